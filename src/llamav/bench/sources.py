@@ -1,0 +1,203 @@
+"""One grammar for naming a benchmark, everywhere one is named.
+
+    SOURCE := vrc-synth[:SPLIT][?size=N&seed=S]   built-in synthetic benchmark
+            | hf:OWNER/NAME[:SPLIT]               a Hugging Face dataset in VRC-Bench's schema
+            | PATH                                a .parquet or .jsonl file, or a folder holding one
+
+`hf:` and local parquet go through the same path: `datasets.load_dataset` gives rows, and
+`row_to_sample` turns each row into a Sample. A local parquet file is exactly what the hub
+serves after download, so the tests on local files test the hub path too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from llamav.bench.vrc import SampleError, load_category_map, row_to_sample
+from llamav.records import Sample, SkippedSample
+
+DEFAULT_HF_SPLIT = "test"
+
+
+class SourceError(ValueError):
+    """The source itself cannot be read: unknown name, missing file, bad parameter."""
+
+
+@dataclass
+class Benchmark:
+    """The samples of one source, and the rows that could not become samples (with reasons)."""
+
+    source: str
+    samples: list[Sample]
+    skipped: list[SkippedSample] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self):
+        return iter(self.samples)
+
+    def get(self, sample_id: str) -> Sample:
+        for sample in self.samples:
+            if sample.id == sample_id:
+                return sample
+        raise KeyError(f"no sample with id {sample_id!r} in {self.source}")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str  # "vrc-synth", "hf" or "path"
+    name: str  # dataset name, repo id or path
+    split: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_source(spec: str) -> SourceSpec:
+    """Split a SOURCE string into its parts; no I/O beyond checking whether a path exists."""
+    spec = spec.strip()
+    if not spec:
+        raise SourceError("empty source")
+    if Path(spec).exists():
+        return SourceSpec("path", spec)
+    head, _, query = spec.partition("?")
+    params = dict(parse_qsl(query, strict_parsing=True)) if query else {}
+    if head == "vrc-synth" or head.startswith("vrc-synth:"):
+        split = head.partition(":")[2] or "test"
+        return SourceSpec("vrc-synth", "vrc-synth", split, params)
+    if head.startswith("hf:"):
+        repo, _, split = head[3:].partition(":")
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise SourceError(f"{spec!r}: expected hf:OWNER/NAME[:SPLIT]")
+        return SourceSpec("hf", repo, split or DEFAULT_HF_SPLIT, params)
+    if spec.endswith((".parquet", ".jsonl")) or "/" in spec:
+        raise SourceError(f"{spec!r}: no such file or folder")
+    raise SourceError(
+        f"{spec!r} is not a source: use vrc-synth[:SPLIT], hf:OWNER/NAME[:SPLIT] or a path to a "
+        ".parquet/.jsonl file or a folder holding one"
+    )
+
+
+def load_source(
+    spec: str,
+    *,
+    strict: bool = False,
+    category_map: str | Path | Mapping[str, str] | None = None,
+    limit: int | None = None,
+) -> Benchmark:
+    """Load any SOURCE into a Benchmark.
+
+    Rows that cannot become samples are skipped and listed with their reasons, unless `strict`,
+    where the first one raises `SampleError`. `limit` keeps the first N rows (skipped ones count).
+    """
+    parsed = parse_source(spec)
+    if isinstance(category_map, (str, Path)):
+        category_map = load_category_map(category_map)
+    if parsed.kind == "vrc-synth":
+        from llamav.bench import synth
+
+        unknown = set(parsed.params) - {"size", "seed"}
+        if unknown:
+            raise SourceError(f"{spec!r}: unknown parameter(s) {sorted(unknown)}; known: size, seed")
+        try:
+            size = int(parsed.params["size"]) if "size" in parsed.params else None
+            seed = int(parsed.params.get("seed", 0))
+        except ValueError as exc:
+            raise SourceError(f"{spec!r}: {exc}") from None
+        if limit is not None:
+            size = min(size, limit) if size is not None else limit
+        samples = synth.generate(parsed.split, size=size, seed=seed)
+        if category_map:
+            samples = [s.model_copy(update={"category": category_map.get(s.id, s.category)}) for s in samples]
+        return Benchmark(spec, samples)
+    if parsed.kind == "hf":
+        rows = _hf_rows(parsed.name, parsed.split)
+        return _from_rows(rows, f"hf:{parsed.name}:{parsed.split}", None, strict, category_map, limit)
+    return _load_path(Path(parsed.name), spec, strict, category_map, limit)
+
+
+def _hf_rows(repo: str, split: str) -> Iterable[Mapping[str, Any]]:
+    import datasets
+
+    dataset = datasets.load_dataset(repo, split=split)
+    return _undecoded(dataset)
+
+
+def _undecoded(dataset) -> Iterable[Mapping[str, Any]]:
+    """Rows with images left as encoded bytes: decoding to pixels and re-encoding is wasted work,
+    and a bad image must fail in our loader (with the sample named), not inside `datasets`."""
+    import datasets
+
+    for name, feature in dataset.features.items():
+        if isinstance(feature, datasets.Image):
+            dataset = dataset.cast_column(name, datasets.Image(decode=False))
+    return dataset
+
+
+def _jsonl_rows(path: Path) -> Iterable[Mapping[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield {"__error__": f"line {line_no + 1} is not JSON ({exc.msg})"}
+                continue
+            yield row if isinstance(row, dict) else {"__error__": f"line {line_no + 1} is not an object"}
+
+
+def _load_path(path: Path, spec: str, strict: bool, category_map, limit) -> Benchmark:
+    if path.is_dir():
+        found = sorted(path.glob("*.parquet")) + sorted(path.glob("*.jsonl"))
+        if not found:
+            found = sorted(path.glob("**/*.parquet")) + sorted(path.glob("**/*.jsonl"))
+        if not found:
+            raise SourceError(f"{path}: folder holds no .parquet or .jsonl file")
+        if len({p.suffix for p in found}) > 1:
+            raise SourceError(f"{path}: folder mixes .parquet and .jsonl files; name one")
+        path_files = found
+    else:
+        path_files = [path]
+    suffix = path_files[0].suffix.lower()
+    if suffix == ".parquet":
+        import datasets
+
+        dataset = datasets.load_dataset("parquet", data_files=[str(p) for p in path_files], split="train")
+        rows: Iterable[Mapping[str, Any]] = _undecoded(dataset)
+        base_dir = path_files[0].parent
+    elif suffix == ".jsonl":
+        rows = (row for p in path_files for row in _jsonl_rows(p))
+        base_dir = path_files[0].parent
+    else:
+        raise SourceError(f"{path}: expected a .parquet or .jsonl file")
+    return _from_rows(rows, spec, base_dir, strict, category_map, limit)
+
+
+def _from_rows(rows, source: str, base_dir: Path | None, strict: bool, category_map, limit) -> Benchmark:
+    samples: list[Sample] = []
+    skipped: list[SkippedSample] = []
+    seen: set[str] = set()
+    for index, row in enumerate(rows):
+        if limit is not None and index >= limit:
+            break
+        try:
+            if "__error__" in row:
+                raise SampleError(index, None, row["__error__"])
+            sample = row_to_sample(
+                row, row_index=index, source=source, base_dir=base_dir, category_map=category_map
+            )
+            if sample.id in seen:
+                raise SampleError(index, sample.id, "duplicate id")
+        except SampleError as exc:
+            if strict:
+                raise
+            skipped.append(SkippedSample(source=source, row=exc.row, sample_id=exc.sample_id, reason=exc.reason))
+            continue
+        seen.add(sample.id)
+        samples.append(sample)
+    return Benchmark(source, samples, skipped)

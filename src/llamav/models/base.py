@@ -1,0 +1,78 @@
+"""The one small interface every model backend implements, and the registry that names them.
+
+    MODEL := hf:ID_OR_PATH | tiny-random | llamav-tiny | openai:MODEL_NAME
+
+A backend turns a conversation (text turns, one optional image) into one or more continuations,
+with what they cost. Reasoning protocols and decoding strategies are written against this
+interface only, so a strategy never knows which backend runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from llamav.registry import Registry
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    text: str
+    # True on the (single) user message that the image belongs to; backends place the image
+    # token/content part there, as the model's chat template expects.
+    has_image: bool = False
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    max_new_tokens: int = 1024
+    # temperature 0 means greedy / deterministic beam search; > 0 samples.
+    temperature: float = 0.0
+    top_p: float = 1.0
+    num_beams: int = 1
+    num_return_sequences: int = 1
+    # Generation stops after any of these strings; the stop string is kept in the text.
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    # Ask the backend for JSON matching this schema (structured output) where it can do so.
+    json_schema: dict[str, Any] | None = None
+
+
+@dataclass
+class Completion:
+    """The continuations of one request, best first, with their sequence log-probabilities
+    (None where the backend cannot give them) and the cost of the call."""
+
+    texts: list[str]
+    scores: list[float | None] = field(default_factory=list)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    wall_seconds: float = 0.0
+    model_calls: int = 1
+
+
+@runtime_checkable
+class VisionLanguageModel(Protocol):
+    name: str
+
+    def generate(self, messages: list[Message], image: Any | None, params: GenerateParams) -> Completion:
+        """One model call. `image` is a PIL image or None."""
+        ...
+
+
+# name -> factory(spec_rest: str, **options) -> VisionLanguageModel.
+# "hf:meta-llama/X" looks up "hf" with "meta-llama/X"; "tiny-random" looks up "tiny-random" with "".
+BACKENDS: Registry = Registry("model backend")
+
+
+def load_model(spec: str, **options: Any) -> VisionLanguageModel:
+    """Build a model from a MODEL string. Backends register themselves on import."""
+    import llamav.models  # noqa: F401  (imports every backend module, which registers it)
+
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix in BACKENDS:
+        return BACKENDS.get(prefix)(rest, **options)
+    return BACKENDS.get(spec)("", **options)

@@ -1,0 +1,132 @@
+"""The typed records that flow through llamav, defined once.
+
+Sample -> Reasoner -> Prediction -> Scorers -> Score -> Store -> Report.
+
+Every record is a pydantic model so that it validates on the way in, serialises to one JSON line
+on the way out, and reads back identically. Images travel as encoded bytes (PNG/JPEG) rather than
+decoded pixels: that is what parquet stores, what a hash can key, and what an API request sends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AnswerType = Literal["choice", "integer", "decimal", "text"]
+
+UNCATEGORIZED = "uncategorized"
+
+
+class Sample(BaseModel):
+    """One visual question with its verified reasoning chain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    question: str
+    image: bytes = Field(repr=False)
+    steps: list[str]
+    final_answer: str
+    # Option texts in order (A, B, C, ...) when the question is multiple choice.
+    options: list[str] | None = None
+    answer_type: AnswerType = "text"
+    category: str = UNCATEGORIZED
+    # Where the sample came from: "vrc-synth:test", "hf:omkarthawakar/VRC-Bench:test", a path.
+    source: str = ""
+    # Every column of the original row that llamav does not model, kept as it was.
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def pil_image(self):
+        """The image decoded with Pillow, converted to RGB (what every processor expects)."""
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self.image)).convert("RGB")
+
+    @property
+    def image_sha256(self) -> str:
+        return hashlib.sha256(self.image).hexdigest()
+
+    def summary(self) -> dict[str, Any]:
+        """The sample without its image bytes: for JSON output and logs."""
+        return self.model_dump(exclude={"image"})
+
+
+class SkippedSample(BaseModel):
+    """A row that could not become a Sample. Counted in every summary, never dropped silently."""
+
+    source: str
+    row: int
+    sample_id: str | None = None
+    reason: str
+
+
+class Cost(BaseModel):
+    """What producing a prediction cost. Summed over the turns and candidates of one sample."""
+
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    wall_seconds: float = 0.0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            model_calls=self.model_calls + other.model_calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            generated_tokens=self.generated_tokens + other.generated_tokens,
+            wall_seconds=self.wall_seconds + other.wall_seconds,
+        )
+
+
+class Turn(BaseModel):
+    """One exchange of a reasoning conversation: what was asked and what the model answered."""
+
+    stage: str  # "summary", "caption", "reasoning", "conclusion" or "answer"
+    prompt: str
+    response: str
+
+
+class Prediction(BaseModel):
+    """A model's reasoning about one sample, parsed into stages, steps and a final answer."""
+
+    sample_id: str
+    model: str
+    protocol: str
+    strategy: str
+    seed: int | None = None
+    # Stage name -> text, in the protocol's order ("summary", "caption", "reasoning", "conclusion").
+    stages: dict[str, str] = Field(default_factory=dict)
+    steps: list[str] = Field(default_factory=list)
+    final_answer: str = ""
+    # The model's raw text, whole, so that any later parser can be re-run on it.
+    turns: list[Turn] = Field(default_factory=list)
+    # Deviations from the protocol that parsing recovered from, e.g. "missing_stage:caption".
+    flags: list[str] = Field(default_factory=list)
+    cost: Cost = Field(default_factory=Cost)
+    # Set when the model failed on this sample; the prediction is still written and counted.
+    error: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+ScoreScale = Literal["binary", "unit", "1-10"]
+
+
+class Score(BaseModel):
+    """One metric's verdict on one prediction.
+
+    `value` is None when the metric could not score the sample; `error` then says why. A failed
+    score is still written and counted: summaries report it instead of shrinking the denominator.
+    """
+
+    sample_id: str
+    metric: str  # "answer", "roscoe", "judge"
+    value: float | None = None
+    scale: ScoreScale
+    # Per-attribute scores (the ten step attributes), on the same scale as `value`.
+    attributes: dict[str, float] = Field(default_factory=dict)
+    # Which path decided: "rule:choice", "rule:number", "llm", "roscoe:all-MiniLM-L6-v2", ...
+    decided_by: str = ""
+    error: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
