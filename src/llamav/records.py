@@ -36,6 +36,7 @@ class Sample(BaseModel):
     category: str = UNCATEGORIZED
     # Where the sample came from: "vrc-synth:test", "hf:omkarthawakar/VRC-Bench:test", a path.
     source: str = ""
+    split: str = ""
     # Every column of the original row that llamav does not model, kept as it was.
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -111,12 +111,14 @@ def load_source(
         if limit is not None:
             size = min(size, limit) if size is not None else limit
         samples = synth.generate(parsed.split, size=size, seed=seed)
-        if category_map:
-            samples = [s.model_copy(update={"category": category_map.get(s.id, s.category)}) for s in samples]
+        samples = [
+            s.model_copy(update={"split": parsed.split, "category": (category_map or {}).get(s.id, s.category)})
+            for s in samples
+        ]
         return Benchmark(spec, samples)
     if parsed.kind == "hf":
         rows = _hf_rows(parsed.name, parsed.split)
-        return _from_rows(rows, f"hf:{parsed.name}:{parsed.split}", None, strict, category_map, limit)
+        return _from_rows(rows, f"hf:{parsed.name}:{parsed.split}", None, strict, category_map, limit, parsed.split)
     return _load_path(Path(parsed.name), spec, strict, category_map, limit)
 
 
@@ -178,7 +180,9 @@ def _load_path(path: Path, spec: str, strict: bool, category_map, limit) -> Benc
     return _from_rows(rows, spec, base_dir, strict, category_map, limit)
 
 
-def _from_rows(rows, source: str, base_dir: Path | None, strict: bool, category_map, limit) -> Benchmark:
+def _from_rows(
+    rows, source: str, base_dir: Path | None, strict: bool, category_map, limit, split: str = ""
+) -> Benchmark:
     samples: list[Sample] = []
     skipped: list[SkippedSample] = []
     seen: set[str] = set()
@@ -189,7 +193,7 @@ def _from_rows(rows, source: str, base_dir: Path | None, strict: bool, category_
             if "__error__" in row:
                 raise SampleError(index, None, row["__error__"])
             sample = row_to_sample(
-                row, row_index=index, source=source, base_dir=base_dir, category_map=category_map
+                row, row_index=index, source=source, base_dir=base_dir, category_map=category_map, split=split
             )
             if sample.id in seen:
                 raise SampleError(index, sample.id, "duplicate id")

@@ -201,6 +201,7 @@ def row_to_sample(
     source: str,
     base_dir: Path | None = None,
     category_map: Mapping[str, str] | None = None,
+    split: str = "",
 ) -> Sample:
     """One VRC-Bench row -> Sample, or SampleError naming the row and the reason."""
     raw_id = row.get("idx", row.get("id"))
@@ -219,7 +220,7 @@ def row_to_sample(
         raise SampleError(row_index, sample_id, str(exc)) from None
 
     options = parse_choices(question)
-    known = set(SCHEMA_COLUMNS) | {"id", "options", "answer_type", "category", "metadata"}
+    known = set(SCHEMA_COLUMNS) | {"id", "options", "answer_type", "category", "split", "metadata"}
     metadata = {k: _plain(v) for k, v in row.items() if k not in known}
     # Our own exports carry the non-schema fields as one JSON column; unpack it on the way back.
     packed = row.get("metadata")
@@ -227,7 +228,9 @@ def row_to_sample(
         metadata.update(json.loads(packed))
     elif isinstance(packed, Mapping):
         metadata.update(packed)
-    answer_type = row.get("answer_type") or infer_answer_type(final, options)
+    answer_type = row.get("answer_type")
+    if answer_type not in ("choice", "integer", "decimal", "text"):
+        answer_type = infer_answer_type(final, options)
     return Sample(
         id=sample_id,
         question=question.strip(),
@@ -238,6 +241,7 @@ def row_to_sample(
         answer_type=answer_type,
         category=derive_category(sample_id, row, category_map),
         source=source,
+        split=str(row.get("split") or split),
         metadata=metadata,
     )
 
