@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from llamav.bench import SampleError, SourceError, load_source
@@ -113,7 +114,7 @@ def show(
     console.print("\n[bold]Reference chain[/bold]")
     for step in sample.steps:
         console.print(f"  {step}", highlight=False, markup=False)
-    console.print(f"\n[bold]Final answer[/bold]: {sample.final_answer}", highlight=False)
+    console.print(f"\n[bold]Final answer[/bold]: {escape(sample.final_answer)}", highlight=False)
 
 
 def _safe(name: str) -> str:

@@ -1,0 +1,7 @@
+"""Shared test setup. Tests never reach a model or dataset hub: everything is built here."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
