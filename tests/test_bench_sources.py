@@ -203,3 +203,17 @@ def test_export_round_trips_through_our_loader_and_datasets(tmp_path):
     assert hub_view.column_names[:5] == ["idx", "image", "question", "steps", "final_answer"]
     assert isinstance(hub_view.features["image"], datasets.Image)
     assert hub_view[0]["image"].size == (16, 16)
+
+
+def test_hf_source_runs_the_hub_code_path_on_a_repo_laid_out_like_the_hub(tmp_path, monkeypatch):
+    # `datasets.load_dataset("OWNER/NAME")` reads a local folder of that name before the hub, so
+    # the exact `hf:` code path runs here on a copy of VRC-Bench's layout (data/test-*.parquet).
+    repo = tmp_path / "omkarthawakar" / "VRC-Bench" / "data"
+    repo.mkdir(parents=True)
+    write_parquet(repo / "test-00000-of-00001.parquet", [vrc_row(i) for i in range(5)] + [vrc_row(5, steps=[])])
+    monkeypatch.chdir(tmp_path)
+    bench = load_source("hf:omkarthawakar/VRC-Bench")
+    assert bench.source == "hf:omkarthawakar/VRC-Bench:test"
+    assert [s.id for s in bench] == ["0", "1", "2", "3", "4"]
+    assert {s.split for s in bench} == {"test"}
+    assert [(k.sample_id, k.reason) for k in bench.skipped] == [("5", "steps is empty")]
