@@ -23,7 +23,7 @@ def run(*args: str):
 def test_info_json_on_vrc_synth_reports_six_or_more_categories_and_no_skips():
     result = run("bench", "info", "vrc-synth", "--json")
     assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     assert info["total"] == sum(info["categories"].values()) > 0
     assert len(info["categories"]) >= 6
     assert set(info["categories"]) <= set(CATEGORIES)
@@ -34,7 +34,7 @@ def test_info_json_on_vrc_synth_reports_six_or_more_categories_and_no_skips():
 
 def test_info_counts_skipped_samples_with_their_reasons(tmp_path):
     path = write_parquet(tmp_path / "b.parquet", [vrc_row(0), vrc_row(1, question=None), vrc_row(2, steps=[])])
-    info = json.loads(run("bench", "info", str(path), "--json").output)
+    info = json.loads(run("bench", "info", str(path), "--json").stdout)
     assert (info["total"], info["skipped"]) == (1, 2)
     assert info["skipped_reasons"] == {"missing question": 1, "steps is empty": 1}
     table = run("bench", "info", str(path))
