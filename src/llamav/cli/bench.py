@@ -110,7 +110,8 @@ def show(
     console.print(f"[bold]{sample.id}[/bold]  category: {sample.category}  answer type: {sample.answer_type}",
                   highlight=False)
     console.print(f"image: {path} ({image.width}x{image.height})", highlight=False)
-    console.print(f"\n[bold]Question[/bold]\n{sample.question}", highlight=False, markup=False)
+    console.print("\n[bold]Question[/bold]")
+    console.print(sample.question, highlight=False, markup=False)
     console.print("\n[bold]Reference chain[/bold]")
     for step in sample.steps:
         console.print(f"  {step}", highlight=False, markup=False)
