@@ -1,7 +1,218 @@
-"""`llamav score`, `llamav judge-agreement`, `llamav metric-check` (being written)."""
+"""`llamav score`, `llamav judge-agreement`, `llamav metric-check`: scores, and checks on the scores.
+
+Offline ROSCOE-SA ([0, 1]) and the LLM judge (1-10) are always shown in separate, labelled
+columns; every table counts the samples that failed beside the figures computed without them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+SCALE_LABEL = {"binary": "answer %", "unit": "ROSCOE-SA [0,1]", "1-10": "judge 1-10"}
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("score")(score)
+    app.command("judge-agreement")(judge_agreement)
+    app.command("metric-check")(metric_check)
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _fmt(value: float | None, scale: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:.2f}" if scale == "binary" else f"{value:.4f}" if scale == "unit" else f"{value:.3f}"
+
+
+def _figure(summary) -> str:
+    text = _fmt(summary.mean, summary.scale)
+    if summary.ci_low is not None:
+        text += f" [{_fmt(summary.ci_low, summary.scale)}, {_fmt(summary.ci_high, summary.scale)}]"
+    return text
+
+
+def score(
+    predictions: Annotated[Path, typer.Argument(help="Predictions, one Prediction JSON line each.", exists=True)],
+    bench: Annotated[str, typer.Option("--bench", help="The benchmark SOURCE the predictions answer.")],
+    metric: Annotated[str, typer.Option("--metric", help="Comma-separated: answer, roscoe, judge.")] = "answer,roscoe",
+    judge: Annotated[str | None, typer.Option("--judge", help="Judge MODEL (openai:NAME, hf:PATH, ...).")] = None,
+    judge_samples: Annotated[int, typer.Option("--judge-samples", min=1, help="Judge each sample K times.")] = 1,
+    out: Annotated[Path | None, typer.Option("--out", help="Write one JSON line per sample here.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Judge seed.")] = 0,
+    cache: Annotated[Path | None, typer.Option("--cache", help="Judge cache (SQLite file).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Judge everything afresh; store nothing.")] = False,
+    embedding_model: Annotated[
+        str | None, typer.Option("--embedding-model", help="Sentence-transformers name or path for ROSCOE-SA.")
+    ] = None,
+    rel_tol: Annotated[float, typer.Option("--rel-tol", help="Relative tolerance for numeric answers.")] = 0.0,
+) -> None:
+    """Score predictions: final answer, ROSCOE-SA and/or the LLM step judge, per dataset and category."""
+    from llamav.bench import SourceError, load_source
+    from llamav.metrics import SCORERS, ScoreConfig, default_cache_path, read_predictions, score_predictions
+
+    metrics = [m.strip() for m in metric.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in SCORERS]
+    if unknown or not metrics:
+        raise _fail(f"unknown metric(s) {unknown}; known: {', '.join(SCORERS.names())}")
+    if "judge" in metrics and judge is None:
+        raise _fail("--metric judge needs --judge MODEL")
+    try:
+        preds = read_predictions(predictions)
+        benchmark = load_source(bench)
+    except (ValueError, SourceError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    config = ScoreConfig(
+        judge=judge, judge_samples=judge_samples, seed=seed,
+        cache=None if no_cache else (cache or default_cache_path()),
+        embedding_model=embedding_model, rel_tol=rel_tol,
+    )
+    run = score_predictions(benchmark.samples, preds, metrics, config)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8") as handle:
+            for line in run.lines:
+                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    _print_run(run, benchmark, len(preds))
+    if out is not None:
+        console.print(f"wrote {len(run.lines)} lines to {out}", highlight=False)
+
+
+def _print_run(run, benchmark, n_predictions: int) -> None:
+    console.print(
+        f"[bold]{benchmark.source}[/bold]: {len(benchmark)} samples, {n_predictions} predictions, "
+        f"{len(run.unmatched)} predictions naming no sample, {len(benchmark.skipped)} benchmark rows skipped",
+        highlight=False,
+    )
+    overall = [s for s in run.summaries if s.group == "all"]
+    table = Table(title="Dataset (mean over scored samples, 95% CI; failures counted, not dropped)")
+    for column in ("metric", "scale", "samples", "scored", "failed", "mean [95% CI]", "notes"):
+        table.add_column(column)
+    for s in overall:
+        notes = ""
+        if s.scale == "1-10" and s.mean is not None:
+            notes = f"Steps % = {s.steps_percent:.2f}"
+        if s.metric == "answer":
+            notes = ", ".join(f"{k}: {v}" for k, v in sorted(s.decided_by.items()))
+        table.add_row(s.metric, SCALE_LABEL[s.scale], str(s.n), str(s.scored), str(s.failed), _figure(s), notes)
+    console.print(table)
+
+    attribute_table = Table(title="Attributes (dataset mean; the two scales are never mixed)")
+    attribute_table.add_column("attribute")
+    from llamav.metrics import ATTRIBUTE_TITLES
+
+    with_attributes = [s for s in overall if s.attributes]
+    for s in with_attributes:
+        attribute_table.add_column(SCALE_LABEL[s.scale])
+    if with_attributes:
+        for key, title in ATTRIBUTE_TITLES.items():
+            attribute_table.add_row(title, *(_fmt(s.attributes.get(key), s.scale) for s in with_attributes))
+        console.print(attribute_table)
+
+    categories = sorted({s.group for s in run.summaries if s.group != "all"})
+    if categories:
+        cat_table = Table(title="Per category (mean [95% CI], failed)")
+        cat_table.add_column("category")
+        metrics = [s.metric for s in overall]
+        for s in overall:
+            cat_table.add_column(f"{s.metric} ({SCALE_LABEL[s.scale]})")
+        lookup = {(s.metric, s.group): s for s in run.summaries}
+        for category in categories:
+            cells = []
+            for m in metrics:
+                s = lookup.get((m, category))
+                cells.append("-" if s is None else f"{_figure(s)} n={s.n} failed={s.failed}")
+            cat_table.add_row(category, *cells)
+        console.print(cat_table)
+
+
+def judge_agreement(
+    scores: Annotated[Path, typer.Argument(help="The JSON lines written by `llamav score --out`.", exists=True)],
+) -> None:
+    """Spearman and Kendall correlation of ROSCOE-SA with the LLM judge, per attribute and overall,
+    and the judge's run-to-run spread when it judged each sample more than once."""
+    from llamav.metrics import ATTRIBUTE_TITLES, agreement, judge_spread, read_score_lines
+
+    lines = read_score_lines(scores)
+    rows = agreement(lines)
+    has = {m: sum(1 for line in lines if m in line["scores"]) for m in ("roscoe", "judge")}
+    if not has["roscoe"] or not has["judge"]:
+        raise _fail(f"{scores} needs both roscoe and judge scores (found {has})")
+    table = Table(title=f"ROSCOE-SA vs LLM judge ({rows[0].n} of {len(lines)} samples scored by both)")
+    for column in ("attribute", "Spearman", "Kendall"):
+        table.add_column(column)
+    for row in rows:
+        title = ATTRIBUTE_TITLES.get(row.attribute, "Overall")
+        table.add_row(title, *("-" if v is None else f"{v:+.3f}" for v in (row.spearman, row.kendall)))
+    console.print(table)
+    spread = judge_spread(lines)
+    if spread is None:
+        console.print("judge run-to-run spread: each sample was judged once (use --judge-samples K > 1)")
+        return
+    spread_table = Table(
+        title=f"Judge run-to-run spread: {spread.samples} samples, {spread.runs_per_sample:.1f} runs each; "
+        f"{spread.changed_share * 100:.1f}% of samples changed between runs"
+    )
+    spread_table.add_column("attribute")
+    spread_table.add_column("mean std across runs (1-10)")
+    for key, title in ATTRIBUTE_TITLES.items():
+        spread_table.add_row(title, f"{spread.attribute_std[key]:.3f}")
+    spread_table.add_row("Overall", f"{spread.overall_std:.3f}")
+    console.print(spread_table)
+
+
+def metric_check(
+    bench: Annotated[str, typer.Option("--bench", help="Source of reference chains.")] = "vrc-synth?size=200",
+    embedding_model: Annotated[str | None, typer.Option("--embedding-model")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")] = False,
+) -> None:
+    """Perturb reference chains (remove, repeat, insert, change a value, shuffle, truncate) and show,
+    per attribute, the share of chains whose ROSCOE-SA score dropped and the AUC of telling them apart."""
+    from llamav.bench import SourceError, load_source
+    from llamav.metrics import ATTRIBUTE_TITLES, SentenceEmbedder, perturbation_check
+
+    try:
+        samples = load_source(bench).samples
+    except (ValueError, SourceError) as exc:
+        raise _fail(str(exc)) from None
+    embedder = SentenceEmbedder(embedding_model)
+    rows = perturbation_check(samples, embedder, seed=seed)
+    titles = {**ATTRIBUTE_TITLES, "overall": "Overall"}
+    header = f"{bench}, {len(samples)} reference chains, ROSCOE-SA with {embedder.name}, seed {seed}"
+    if markdown:
+        typer.echo(perturbation_markdown(rows, titles, header))
+        return
+    console.print(header, highlight=False)
+    table = Table(title="Share of chains whose score dropped / AUC (original vs perturbed); * = the attribute meant to catch it")
+    table.add_column("attribute", no_wrap=True)
+    for row in rows:
+        table.add_column(f"{row.perturbation.split('_')[0]}\nn={row.chains}", no_wrap=True)
+    for key, title in titles.items():
+        cells = [f"{'*' if row.expected == key else ''}{row.dropped[key] * 100:.0f}%/{row.auc[key]:.2f}" for row in rows]
+        table.add_row(title, *cells)
+    console.print(table)
+
+
+def perturbation_markdown(rows, titles: dict[str, str], header: str) -> str:
+    lines = [f"{header}. Cell: share of chains whose score dropped / AUC; **bold**: the attribute meant to catch it.", ""]
+    lines.append("| attribute | " + " | ".join(f"{r.perturbation} (n={r.chains})" for r in rows) + " |")
+    lines.append("|---|" + "---|" * len(rows))
+    for key, title in titles.items():
+        cells = []
+        for row in rows:
+            cell = f"{row.dropped[key] * 100:.0f}% / {row.auc[key]:.2f}"
+            cells.append(f"**{cell}**" if row.expected == key else cell)
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

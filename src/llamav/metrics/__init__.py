@@ -1,0 +1,91 @@
+"""Turning predictions into scores: the final answer, and the reasoning chain step by step.
+
+- `match_answer`: final-answer rules (option letters and texts, numbers, normalised text).
+- `LLMJudge`: the step judge (ten attributes, 1-10) and the binary final-answer judge.
+- `roscoe_sa`: offline ROSCOE-SA, the ten attributes on [0, 1] from sentence embeddings.
+- `SCORERS` (`answer`, `roscoe`, `judge`), `summarize`, `perturbation_check`.
+"""
+
+from llamav.metrics._aggregate import MetricSummary, mean_ci, summarize
+from llamav.metrics._answer import AnswerMatch, match_answer, normalize_text, parse_number
+from llamav.metrics._cache import JudgeCache, default_cache_path
+from llamav.metrics._judge import (
+    ANSWER_PROMPT_VERSION,
+    STEP_PROMPT_VERSION,
+    STEP_SCHEMA,
+    LLMJudge,
+    Verdict,
+    parse_json_object,
+    validate_step_scores,
+)
+from llamav.metrics._perturb import PERTURBATIONS, PerturbationRow, auc, perturbation_check
+from llamav.metrics._roscoe import (
+    ATTRIBUTE_TITLES,
+    ATTRIBUTES,
+    DEFAULT_MODEL,
+    ROSCOE_NAMES,
+    ChainScores,
+    SentenceEmbedder,
+    roscoe_sa,
+    score_chain,
+)
+from llamav.metrics._run import (
+    AgreementRow,
+    JudgeSpread,
+    ScoringRun,
+    agreement,
+    judge_spread,
+    read_predictions,
+    read_score_lines,
+    score_predictions,
+)
+from llamav.metrics._scorers import SCORERS, Scorer, ScoreConfig, build_scorers, default_config, response_steps
+from llamav.metrics._text import split_sentences, split_steps, strip_step_label
+
+__all__ = [
+    "AgreementRow",
+    "JudgeSpread",
+    "ScoringRun",
+    "agreement",
+    "judge_spread",
+    "read_predictions",
+    "read_score_lines",
+    "score_predictions",
+    "ANSWER_PROMPT_VERSION",
+    "ATTRIBUTES",
+    "ATTRIBUTE_TITLES",
+    "DEFAULT_MODEL",
+    "PERTURBATIONS",
+    "ROSCOE_NAMES",
+    "SCORERS",
+    "STEP_PROMPT_VERSION",
+    "STEP_SCHEMA",
+    "AnswerMatch",
+    "ChainScores",
+    "JudgeCache",
+    "LLMJudge",
+    "MetricSummary",
+    "PerturbationRow",
+    "ScoreConfig",
+    "Scorer",
+    "SentenceEmbedder",
+    "Verdict",
+    "auc",
+    "build_scorers",
+    "default_cache_path",
+    "default_config",
+    "match_answer",
+    "mean_ci",
+    "normalize_text",
+    "parse_json_object",
+    "parse_number",
+    "perturbation_check",
+    "response_steps",
+    "roscoe_sa",
+    "score_chain",
+    "split_sentences",
+    "split_steps",
+    "strip_step_label",
+    "summarize",
+    "validate_step_scores",
+]

@@ -19,6 +19,10 @@ Role = Literal["system", "user", "assistant"]
 
 @dataclass(frozen=True)
 class Message:
+    """One turn of a conversation. A conversation that ends with an assistant message asks the
+    backend to continue that message (a draft the model extends, e.g. after a stage's opening tag)
+    rather than to open a new assistant turn."""
+
     role: Role
     text: str
     # True on the (single) user message that the image belongs to; backends place the image
@@ -48,7 +52,10 @@ class Completion:
 
     texts: list[str]
     scores: list[float | None] = field(default_factory=list)
+    # The prompt's length in tokens (what an API bills), whether or not a cache spared computing it.
     prompt_tokens: int = 0
+    # Tokens decoded, summed over every beam or sampled sequence the call ran (the compute spent,
+    # not only the text returned).
     generated_tokens: int = 0
     wall_seconds: float = 0.0
     model_calls: int = 1

@@ -1,0 +1,21 @@
+"""Reasoning protocols (`llamav-o1`, `llava-cot`, `direct`), parsing, and the Reasoner.
+
+    from llamav.reasoning import Reasoner, reason
+    prediction = reason(model, sample, protocol="llamav-o1", strategy="beam", beams=4, seed=0)
+"""
+
+from llamav.reasoning.parse import extract_answer, split_steps, tagged_stages
+from llamav.reasoning.protocols import PROTOCOLS, Parsed, ReasoningProtocol, Segment
+from llamav.reasoning.reasoner import Reasoner, reason
+
+__all__ = [
+    "PROTOCOLS",
+    "Parsed",
+    "Reasoner",
+    "ReasoningProtocol",
+    "Segment",
+    "extract_answer",
+    "reason",
+    "split_steps",
+    "tagged_stages",
+]

@@ -1,0 +1,113 @@
+"""What every decoding strategy shares: its settings, its result, and the conversation loop.
+
+A strategy is a function `(model, sample, protocol, config) -> Decoded`, registered by name in
+`STRATEGIES`. It decides how each segment of the protocol's plan is decoded (one call, beams,
+candidates and a judge, ...); `run_conversation` carries the turns and the cost from one segment
+to the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llamav.models.base import Completion, GenerateParams, Message, VisionLanguageModel
+from llamav.records import Cost, Prediction, Sample, Turn
+from llamav.registry import Registry
+
+if TYPE_CHECKING:
+    from llamav.reasoning.protocols import ReasoningProtocol, Segment
+
+# SYSTEM.md, section 3: the reference evaluation and LLaVA-CoT both sample with these.
+SAMPLING_TEMPERATURE = 0.6
+SAMPLING_TOP_P = 0.9
+
+# Scores N candidate predictions of one sample (higher is better): a process reward model, a
+# verifier, a vote. Sees all candidates at once so that list-wise scorers (votes) fit too.
+Scorer = Callable[[Sample, list[Prediction]], list[float]]
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    beams: int = 4
+    seed: int = 0
+    # None: the strategy's own default (greedy and beam: 0, i.e. deterministic; the sampling
+    # strategies: 0.6 / 0.9).
+    temperature: float | None = None
+    top_p: float | None = None
+    # A cap on every segment's new tokens (the protocol's limits apply below it).
+    max_new_tokens: int | None = None
+    judge_max_new_tokens: int = 128
+    scorer: Scorer | None = None
+
+    def limit(self, segment: Segment) -> int:
+        if self.max_new_tokens is None:
+            return segment.max_new_tokens
+        return min(segment.max_new_tokens, self.max_new_tokens)
+
+
+@dataclass
+class Decoded:
+    turns: list[Turn]
+    cost: Cost
+    flags: list[str] = field(default_factory=list)
+    # Strategy-specific facts worth keeping with the prediction (e.g. best-of-n's scores).
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Strategy = Callable[[VisionLanguageModel, Sample, "ReasoningProtocol", DecodeConfig], Decoded]
+STRATEGIES: Registry[Strategy] = Registry("decoding strategy")
+
+# Decodes one segment: (messages to send, the segment, its index) -> (continuation, its cost).
+Choose = Callable[[list[Message], "Segment", int], tuple[str, Cost]]
+
+
+def derive_seed(seed: int, *keys: Any) -> int:
+    """A seed for one call, fixed by the run's seed and the call's place in the run, so that the
+    same seed gives the same output whatever ran before it in the process."""
+    digest = hashlib.sha256(repr((seed, *keys)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def cost_of(completion: Completion) -> Cost:
+    return Cost(
+        model_calls=completion.model_calls,
+        prompt_tokens=completion.prompt_tokens,
+        generated_tokens=completion.generated_tokens,
+        wall_seconds=completion.wall_seconds,
+    )
+
+
+def run_conversation(segments: list[Segment], image: Any | None, choose: Choose) -> tuple[list[Turn], Cost]:
+    """Decode a plan segment by segment, each one seeing everything decoded before it.
+
+    A segment with a prompt closes the assistant's message and opens a user turn (the image goes
+    with the first); a segment without one continues the assistant's message after its prefix.
+    """
+    if not segments or segments[0].prompt is None:
+        raise ValueError("a plan must start with a user prompt")
+    messages: list[Message] = []
+    draft = ""
+    turns: list[Turn] = []
+    cost = Cost()
+    for index, segment in enumerate(segments):
+        if segment.prompt is not None:
+            if messages:
+                messages.append(Message("assistant", draft))
+            messages.append(Message("user", segment.prompt, has_image=image is not None and not messages))
+            draft = ""
+        draft += segment.prefix
+        request = messages + ([Message("assistant", draft)] if draft else [])
+        text, spent = choose(request, segment, index)
+        cost += spent
+        draft += text
+        turns.append(Turn(stage=segment.stage, prompt=segment.prompt or "", response=segment.prefix + text))
+    return turns, cost
+
+
+def timed(started: float, cost: Cost) -> Cost:
+    """The cost with wall time measured around the whole strategy (model time plus overhead)."""
+    return cost.model_copy(update={"wall_seconds": time.perf_counter() - started})

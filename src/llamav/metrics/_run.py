@@ -1,0 +1,149 @@
+"""Scoring a predictions file against a benchmark, and comparing the offline metric with the judge.
+
+The denominator is the benchmark, not the predictions: a sample without a prediction gets a
+failed Score in every metric, and predictions that name no sample of the benchmark are counted
+and reported, never silently merged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llamav.metrics._aggregate import MetricSummary, summarize
+from llamav.metrics._roscoe import ATTRIBUTES
+from llamav.metrics._scorers import ScoreConfig, build_scorers
+from llamav.records import Prediction, Sample, Score
+
+
+def read_predictions(path: str | Path) -> list[Prediction]:
+    """Prediction records, one JSON line each. A bad line or a repeated sample id is an error
+    naming the line: scoring two answers to one sample would double-count it."""
+    predictions: list[Prediction] = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                prediction = Prediction.model_validate_json(line)
+            except ValueError as exc:
+                raise ValueError(f"{path}:{line_no}: not a Prediction record ({exc})") from None
+            if prediction.sample_id in seen:
+                raise ValueError(
+                    f"{path}:{line_no}: sample {prediction.sample_id!r} already predicted on line "
+                    f"{seen[prediction.sample_id]}; score one model's predictions per file"
+                )
+            seen[prediction.sample_id] = line_no
+            predictions.append(prediction)
+    return predictions
+
+
+@dataclass
+class ScoringRun:
+    lines: list[dict[str, Any]]  # one per sample: id, category, model, every metric's Score
+    summaries: list[MetricSummary]
+    unmatched: list[str] = field(default_factory=list)  # predicted ids absent from the benchmark
+
+
+def score_predictions(
+    samples: Sequence[Sample], predictions: Sequence[Prediction], metrics: Sequence[str], config: ScoreConfig
+) -> ScoringRun:
+    by_id = {p.sample_id: p for p in predictions}
+    known = {s.id for s in samples}
+    pairs = [(s, by_id.get(s.id)) for s in samples]
+    scores: dict[str, list[Score]] = {}
+    for scorer in build_scorers(metrics, config):
+        scores[scorer.name] = scorer.score(pairs)
+    lines = []
+    for i, (sample, prediction) in enumerate(pairs):
+        lines.append({
+            "sample_id": sample.id,
+            "category": sample.category,
+            "model": prediction.model if prediction else None,
+            "scores": {name: results[i].model_dump() for name, results in scores.items()},
+        })
+    categories = {s.id: s.category for s in samples}
+    return ScoringRun(
+        lines=lines,
+        summaries=summarize([score for results in scores.values() for score in results], categories),
+        unmatched=sorted(set(by_id) - known),
+    )
+
+
+# -- agreement between the offline metric and the judge ------------------------------------------
+
+
+@dataclass
+class AgreementRow:
+    attribute: str  # an attribute key or "overall"
+    n: int  # samples scored by both
+    spearman: float | None
+    kendall: float | None
+
+
+@dataclass
+class JudgeSpread:
+    """How much the judge moves between runs on the same input (judge_samples > 1)."""
+
+    samples: int  # samples with at least two successful runs
+    runs_per_sample: float
+    overall_std: float  # mean over samples of the std of Overall across runs
+    attribute_std: dict[str, float]
+    changed_share: float  # share of samples whose ten scores were not identical in every run
+
+
+def agreement(lines: Sequence[dict[str, Any]]) -> list[AgreementRow]:
+    """Spearman and Kendall correlation between ROSCOE-SA and judge scores, per attribute and
+    overall, over the samples that both scored (rank correlations: the scales differ)."""
+    from scipy import stats
+
+    both = [
+        (line["scores"]["roscoe"], line["scores"]["judge"])
+        for line in lines
+        if line["scores"].get("roscoe", {}).get("value") is not None
+        and line["scores"].get("judge", {}).get("value") is not None
+    ]
+    rows = []
+    for attribute in (*ATTRIBUTES, "overall"):
+        def pick(score):
+            return score["value"] if attribute == "overall" else score["attributes"][attribute]
+
+        x = [pick(r) for r, _ in both]
+        y = [pick(j) for _, j in both]
+        constant = len(set(x)) < 2 or len(set(y)) < 2  # a correlation with a constant is undefined
+        spearman = None if len(both) < 3 or constant else float(stats.spearmanr(x, y).statistic)
+        kendall = None if len(both) < 3 or constant else float(stats.kendalltau(x, y).statistic)
+        rows.append(AgreementRow(attribute, len(both), spearman, kendall))
+    return rows
+
+
+def judge_spread(lines: Sequence[dict[str, Any]]) -> JudgeSpread | None:
+    """The judge's run-to-run spread, or None when no sample was judged more than once."""
+    per_sample = []
+    for line in lines:
+        runs = [r for r in line["scores"].get("judge", {}).get("details", {}).get("runs", []) if "attributes" in r]
+        if len(runs) >= 2:
+            per_sample.append(runs)
+    if not per_sample:
+        return None
+    return JudgeSpread(
+        samples=len(per_sample),
+        runs_per_sample=float(np.mean([len(r) for r in per_sample])),
+        overall_std=float(np.mean([np.std([run["overall"] for run in runs], ddof=1) for runs in per_sample])),
+        attribute_std={
+            a: float(np.mean([np.std([run["attributes"][a] for run in runs], ddof=1) for runs in per_sample]))
+            for a in ATTRIBUTES
+        },
+        changed_share=float(np.mean([len({json.dumps(r["attributes"], sort_keys=True) for r in runs}) > 1 for runs in per_sample])),
+    )
+
+
+def read_score_lines(path: str | Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

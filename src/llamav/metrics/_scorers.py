@@ -1,0 +1,242 @@
+"""Scorers: (Sample, Prediction) pairs in, one `Score` per pair out, registered by name.
+
+    answer  final answer right or wrong (rules, then the LLM answer judge), scale "binary"
+    roscoe  offline ROSCOE-SA, ten attributes on [0, 1], scale "unit"
+    judge   the LLM step judge, ten attributes on 1-10, scale "1-10"
+
+A scorer is given the whole dataset at once, so that ROSCOE-SA can embed every distinct sentence
+in one batched pass. Every pair gets a Score: a missing or failed prediction, an empty chain or a
+judge failure gives `value=None` with the reason, so summaries count it instead of dropping it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from llamav.metrics._answer import LETTERS, match_answer, option_index
+from llamav.metrics._cache import JudgeCache, default_cache_path
+from llamav.metrics._judge import STEP_PROMPT_VERSION, LLMJudge
+from llamav.metrics._roscoe import ATTRIBUTES, SentenceEmbedder, score_chain
+from llamav.metrics._text import split_sentences, split_steps, step_texts
+from llamav.records import Prediction, Sample, Score
+from llamav.registry import Registry
+
+Pair = tuple[Sample, Prediction | None]
+
+
+@dataclass
+class ScoreConfig:
+    """Everything the scorers need, chosen on the command line or in code."""
+
+    # The judge for `judge` and for the answer fallback: a MODEL string or a built LLMJudge.
+    judge: str | LLMJudge | None = None
+    judge_samples: int = 1
+    seed: int = 0
+    retries: int = 2
+    # SQLite file for judge verdicts; None turns caching off.
+    cache: str | Path | None = None
+    # Sentence-transformers name or path for ROSCOE-SA; None: the bundled all-MiniLM-L6-v2.
+    embedding_model: str | SentenceEmbedder | None = None
+    rel_tol: float = 0.0
+    batch_size: int = 64
+
+    def llm_judge(self) -> LLMJudge | None:
+        """The judge, built once and shared by every scorer that asks it."""
+        if isinstance(self.judge, str):
+            self.judge = LLMJudge(
+                self.judge, cache=JudgeCache(self.cache), seed=self.seed, retries=self.retries
+            )
+        return self.judge
+
+
+def default_config(**overrides) -> ScoreConfig:
+    return ScoreConfig(**{"cache": default_cache_path(), **overrides})
+
+
+class Scorer(Protocol):
+    name: str
+
+    def score(self, pairs: Sequence[Pair]) -> list[Score]: ...
+
+
+SCORERS: Registry[Callable[[ScoreConfig], Scorer]] = Registry("scorer")
+
+
+def build_scorers(names: Sequence[str], config: ScoreConfig) -> list[Scorer]:
+    return [SCORERS.get(name)(config) for name in names]
+
+
+def _unusable(metric: str, scale: str, sample: Sample, prediction: Prediction | None) -> Score | None:
+    """The failure Score of a pair that no metric can score, or None when it can be scored."""
+    if prediction is None:
+        return Score(sample_id=sample.id, metric=metric, scale=scale, error="no prediction for this sample")
+    if prediction.error:
+        return Score(sample_id=sample.id, metric=metric, scale=scale, error=f"prediction failed: {prediction.error}")
+    return None
+
+
+def response_steps(prediction: Prediction) -> list[str]:
+    """The response chain as steps: the parsed steps, else the reasoning stage split into steps."""
+    steps = prediction.steps or split_steps(prediction.stages.get("reasoning", ""))
+    return step_texts(steps)
+
+
+def predicted_answer(prediction: Prediction) -> str:
+    return prediction.final_answer.strip() or prediction.stages.get("conclusion", "").strip()
+
+
+# -- answer --------------------------------------------------------------------------------------
+
+
+class AnswerScorer:
+    """Rules first; what they cannot decide goes to the LLM answer judge when there is one, and is
+    otherwise scored wrong with `decided_by="rule:no-match"` (visible in the summary)."""
+
+    name = "answer"
+
+    def __init__(self, config: ScoreConfig) -> None:
+        self.config = config
+
+    def score(self, pairs: Sequence[Pair]) -> list[Score]:
+        return [self._one(sample, prediction) for sample, prediction in pairs]
+
+    def _one(self, sample: Sample, prediction: Prediction | None) -> Score:
+        failed = _unusable("answer", "binary", sample, prediction)
+        if failed:
+            return failed
+        predicted = predicted_answer(prediction)
+        match = match_answer(predicted, sample.final_answer, options=sample.options, rel_tol=self.config.rel_tol)
+        details = {"predicted": predicted, "reference": sample.final_answer, "rule": match.detail}
+        base = {"sample_id": sample.id, "metric": "answer", "scale": "binary"}
+        if match.correct is not None:
+            return Score(**base, value=float(match.correct), decided_by=match.decided_by, details=details)
+        judge = self.config.llm_judge()
+        if judge is None:
+            return Score(**base, value=0.0, decided_by="rule:no-match", details=details)
+        verdict = judge.judge_answer(sample.question, self._reference_text(sample), predicted)
+        details |= {"judge_raw": verdict.raw, "cached": verdict.cached}
+        if not verdict.ok:
+            return Score(**base, decided_by=f"llm:{judge.name}", error=verdict.error, details=details)
+        return Score(**base, value=float(verdict.value), decided_by=f"llm:{judge.name}", details=details)
+
+    @staticmethod
+    def _reference_text(sample: Sample) -> str:
+        """The reference final answer, with its option's text when it is a bare letter: the judge
+        is given the final answer (never the reference steps), in a form it can compare."""
+        if sample.options:
+            index = option_index(sample.final_answer, sample.options)
+            if index is not None:
+                return f"{LETTERS[index]}. {sample.options[index]}"
+        return sample.final_answer
+
+
+# -- roscoe --------------------------------------------------------------------------------------
+
+
+def roscoe_chain(sample: Sample, steps: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(hypothesis, source, reference) for one sample. The image is not text, so the source is
+    the question's sentences followed by the reference steps (ROSCOE-SA.md)."""
+    reference = step_texts(sample.steps)
+    return steps, split_sentences(sample.question) + reference, reference
+
+
+class RoscoeScorer:
+    name = "roscoe"
+
+    def __init__(self, config: ScoreConfig) -> None:
+        self.config = config
+        self._embedder: SentenceEmbedder | None = None
+
+    @property
+    def embedder(self) -> SentenceEmbedder:
+        if self._embedder is None:
+            model = self.config.embedding_model
+            self._embedder = model if isinstance(model, SentenceEmbedder) else SentenceEmbedder(
+                model, batch_size=self.config.batch_size
+            )
+        return self._embedder
+
+    def score(self, pairs: Sequence[Pair]) -> list[Score]:
+        chains = {
+            sample.id: roscoe_chain(sample, response_steps(prediction))
+            for sample, prediction in pairs
+            if _unusable("roscoe", "unit", sample, prediction) is None
+        }
+        self.embedder.embed(text for chain in chains.values() for part in chain for text in part)
+        return [self._one(sample, prediction, chains.get(sample.id)) for sample, prediction in pairs]
+
+    def _one(self, sample: Sample, prediction: Prediction | None, chain) -> Score:
+        failed = _unusable("roscoe", "unit", sample, prediction)
+        if failed:
+            return failed
+        result = score_chain(*chain, self.embedder)
+        base = {"sample_id": sample.id, "metric": "roscoe", "scale": "unit"}
+        decided_by = f"roscoe:{self.embedder.name}"
+        details = {"response_steps": len(chain[0]), "source": "question sentences + reference steps"}
+        if result.scores is None:
+            return Score(**base, decided_by=decided_by, error=f"not scorable: {result.reason}", details=details)
+        return Score(**base, value=result.overall, attributes=result.scores, decided_by=decided_by, details=details)
+
+
+# -- judge ---------------------------------------------------------------------------------------
+
+
+class JudgeScorer:
+    """The LLM step judge, K times per sample (`judge_samples`): value and attributes are the mean
+    over the runs that succeeded; `details` holds every run and the spread across runs."""
+
+    name = "judge"
+
+    def __init__(self, config: ScoreConfig) -> None:
+        if config.judge is None:
+            raise ValueError("the `judge` metric needs a judge model (--judge MODEL)")
+        if config.judge_samples < 1:
+            raise ValueError("judge_samples must be at least 1")
+        self.config = config
+
+    def score(self, pairs: Sequence[Pair]) -> list[Score]:
+        return [self._one(sample, prediction) for sample, prediction in pairs]
+
+    def _one(self, sample: Sample, prediction: Prediction | None) -> Score:
+        failed = _unusable("judge", "1-10", sample, prediction)
+        if failed:
+            return failed
+        judge = self.config.llm_judge()
+        base = {"sample_id": sample.id, "metric": "judge", "scale": "1-10", "decided_by": f"llm:{judge.name}"}
+        steps = response_steps(prediction)
+        if not steps:
+            return Score(**base, error="not scorable: empty response chain")
+        reference = step_texts(sample.steps)
+        verdicts = [
+            judge.judge_steps(sample.question, reference, steps, run=k) for k in range(self.config.judge_samples)
+        ]
+        runs = [
+            {"attributes": v.value, "overall": float(np.mean(list(v.value.values())))} if v.ok
+            else {"error": v.error, "raw": v.raw}
+            for v in verdicts
+        ]
+        good = [r for r in runs if "attributes" in r]
+        details = {
+            "prompt_version": STEP_PROMPT_VERSION,
+            "runs": runs,
+            "failed_runs": len(runs) - len(good),
+            "cached_runs": sum(v.cached for v in verdicts),
+        }
+        if not good:
+            return Score(**base, error=runs[-1]["error"], details=details)
+        attributes = {a: float(np.mean([r["attributes"][a] for r in good])) for a in ATTRIBUTES}
+        overalls = [r["overall"] for r in good]
+        if len(good) > 1:
+            details["overall_std"] = float(np.std(overalls, ddof=1))
+            details["attribute_std"] = {a: float(np.std([r["attributes"][a] for r in good], ddof=1)) for a in ATTRIBUTES}
+        return Score(**base, value=float(np.mean(overalls)), attributes=attributes, details=details)
+
+
+SCORERS.register("answer")(AnswerScorer)
+SCORERS.register("roscoe")(RoscoeScorer)
+SCORERS.register("judge")(JudgeScorer)

@@ -1,0 +1,138 @@
+"""The `openai:MODEL` backend: any OpenAI-compatible chat-completions server, through the official
+`openai` client (OpenAI itself, vLLM, llama.cpp, SGLang, a test server on 127.0.0.1).
+
+    load_model("openai:gpt-4o-mini")                                   # OPENAI_API_KEY from the env
+    load_model("openai:judge", base_url="http://127.0.0.1:8000/v1")    # a local server
+
+The base URL and API key come from the options, else from OPENAI_BASE_URL / OPENAI_API_KEY. The
+key is handed to the client and nowhere else: it is not stored on this object, not part of its
+repr, and scrubbed from any error message that passes through here.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import time
+from typing import Any
+
+from llamav.models.base import BACKENDS, Completion, GenerateParams, Message
+
+# Local servers often need no key, but the client insists on one.
+_NO_KEY = "not-needed"
+
+
+class OpenAIBackendError(RuntimeError):
+    """A request to the server failed; the message never holds the API key."""
+
+
+def image_data_url(image: Any) -> str:
+    """A PIL image as a PNG data URL, the form chat-completions accepts inline."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class OpenAIModel:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 2,
+        # "max_tokens" is understood by every compatible server; OpenAI's reasoning models want
+        # "max_completion_tokens" instead.
+        token_limit_field: str = "max_tokens",
+    ) -> None:
+        import openai
+
+        if not model:
+            raise ValueError("openai backend: name the model, e.g. openai:gpt-4o-mini")
+        self.model = model
+        self.name = f"openai:{model}"
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key and self.base_url is None:
+            raise ValueError("openai backend: set OPENAI_API_KEY (or pass base_url for a local server)")
+        self.token_limit_field = token_limit_field
+        self._client = openai.OpenAI(
+            base_url=self.base_url, api_key=key or _NO_KEY, timeout=timeout, max_retries=max_retries
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAIModel(model={self.model!r}, base_url={self.base_url!r})"
+
+    def _messages(self, messages: list[Message], image: Any | None) -> list[dict[str, Any]]:
+        out = []
+        for message in messages:
+            if message.has_image and image is not None:
+                content: Any = [
+                    {"type": "image_url", "image_url": {"url": image_data_url(image)}},
+                    {"type": "text", "text": message.text},
+                ]
+            else:
+                content = message.text
+            out.append({"role": message.role, "content": content})
+        return out
+
+    def _request(self, messages: list[Message], image: Any | None, params: GenerateParams) -> dict[str, Any]:
+        if params.num_beams > 1:
+            raise ValueError("openai backend: chat-completions servers do not beam search (num_beams > 1)")
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": self._messages(messages, image),
+            "temperature": params.temperature,
+            "n": params.num_return_sequences,
+            self.token_limit_field: params.max_new_tokens,
+        }
+        if params.temperature > 0 and params.top_p < 1.0:
+            request["top_p"] = params.top_p
+        if params.seed is not None:
+            request["seed"] = params.seed
+        if params.stop:
+            request["stop"] = list(params.stop)
+        if params.json_schema is not None:
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": params.json_schema, "strict": True},
+            }
+        return request
+
+    def generate(self, messages: list[Message], image: Any | None, params: GenerateParams) -> Completion:
+        import openai
+
+        request = self._request(messages, image, params)
+        start = time.perf_counter()
+        try:
+            response = self._client.chat.completions.create(**request)
+        except openai.OpenAIError as exc:
+            raise OpenAIBackendError(self._scrub(f"{type(exc).__name__}: {exc}")) from None
+        texts = [self._with_stop(choice) for choice in response.choices]
+        usage = response.usage
+        return Completion(
+            texts=texts,
+            scores=[None] * len(texts),
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            generated_tokens=usage.completion_tokens if usage else 0,
+            wall_seconds=time.perf_counter() - start,
+        )
+
+    @staticmethod
+    def _with_stop(choice: Any) -> str:
+        """The protocol keeps the stop string in the text; the API drops it. Servers that say
+        which one matched (vLLM's `stop_reason`) get it back; others cannot say."""
+        text = choice.message.content or ""
+        matched = getattr(choice, "stop_reason", None)
+        return text + matched if isinstance(matched, str) else text
+
+    def _scrub(self, message: str) -> str:
+        key = self._client.api_key
+        return message.replace(key, "***") if key and key != _NO_KEY else message
+
+
+@BACKENDS.register("openai")
+def _build(spec: str, **options: Any) -> OpenAIModel:
+    return OpenAIModel(spec, **options)

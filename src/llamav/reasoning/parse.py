@@ -1,0 +1,144 @@
+"""Turning a model's text into steps and a final answer, recovering what it can and saying so.
+
+Nothing here drops text: a response that does not follow the expected shape still yields steps
+(sentences) and an answer (its first line), with a flag that names the deviation.
+"""
+
+from __future__ import annotations
+
+import re
+
+from llamav.records import Sample
+
+STAGE_TAGS = {"summary": "SUMMARY", "caption": "CAPTION", "reasoning": "REASONING", "conclusion": "CONCLUSION"}
+
+# "Step 3:", "**Step 3:**", "Step 3." at the start of a line or after a sentence.
+_STEP_MARKER = re.compile(r"(?:^|(?<=\s))(?:\*\*)?Step\s*(\d+)\s*(?:\*\*)?\s*[:.)](?:\*\*)?", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])|\n+")
+_ANY_TAG = re.compile(r"</?(?:SUMMARY|CAPTION|REASONING|CONCLUSION)>", re.IGNORECASE)
+_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
+_ANSWER_LEAD = re.compile(r"(?:final\s+)?answer\s*(?:is|:)\s*", re.IGNORECASE)
+
+
+def strip_tags(text: str) -> str:
+    return _ANY_TAG.sub("", text).strip()
+
+
+def split_steps(text: str) -> tuple[list[str], bool]:
+    """The reasoning's steps, and whether they came from "Step n:" markers.
+
+    With markers, each step runs from its marker to the next one (markers kept, as the reference
+    chains have them). Text before the first marker is kept as a step of its own when it says
+    something. Without markers, each sentence is a step.
+    """
+    text = strip_tags(text)
+    markers = list(_STEP_MARKER.finditer(text))
+    if markers:
+        pieces = [text[: markers[0].start()]]
+        pieces += [text[m.start(): n.start()] for m, n in zip(markers, markers[1:])]
+        pieces.append(text[markers[-1].start():])
+        return [_squash(p) for p in pieces if _squash(p)], True
+    return [_squash(s) for s in _SENTENCE_END.split(text) if _squash(s)], False
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def extract_answer(text: str, sample: Sample) -> tuple[str, list[str]]:
+    """The final answer in the form the sample's answer type expects: an option letter, a number,
+    or a short text. Returns the answer and flags ("answer_unparsed", "answer_not_an_option")."""
+    text = strip_tags(text)
+    if not text:
+        return "", ["answer_unparsed"]
+    if sample.options:
+        return _choice(text, sample.options)
+    if sample.answer_type in ("integer", "decimal"):
+        return _number(text)
+    return _short_text(text), []
+
+
+def _choice(text: str, options: list[str]) -> tuple[str, list[str]]:
+    letters = "".join(chr(ord("A") + i) for i in range(len(options)))
+    patterns = (
+        r"(?i:answer\s*(?:is|:))\s*(?i:option\s*)?\(?([A-Z])\b\)?",  # "The answer is (B)", "Answer: B"
+        r"^\(?([A-Z])\)?[.:)]?$",  # the whole text is a letter
+        r"^\(?([A-Z])[).:]\s",  # "B. 42", "(B) 42"
+        r"\(([A-Z])\)",  # "(B)" anywhere: the last one counts
+    )
+    for pattern in patterns:
+        found = _last(re.finditer(pattern, text))
+        if found:
+            letter = found.group(1)
+            return letter, ([] if letter in letters else ["answer_not_an_option"])
+    # The option's own text, when exactly one option is named.
+    named = [letters[i] for i, option in enumerate(options) if option and option.lower() in text.lower()]
+    if len(named) == 1:
+        return named[0], []
+    return _first_line(text), ["answer_unparsed"]
+
+
+def _number(text: str) -> tuple[str, list[str]]:
+    lead = _ANSWER_LEAD.search(text)
+    after = _NUMBER.search(text, lead.end()) if lead else None
+    found = after or _last(_NUMBER.finditer(text))
+    if found is None:
+        return _first_line(text), ["answer_unparsed"]
+    return found.group(0).replace(",", "").lstrip("+"), []
+
+
+def _short_text(text: str) -> str:
+    lead = _ANSWER_LEAD.search(text)
+    if lead:
+        text = text[lead.end():]
+        text = re.split(r"(?<=[^\d])\.(?:\s|$)|\n", text, maxsplit=1)[0]
+    return _first_line(text).strip().strip("\"'*").rstrip(".").strip()
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _last(matches):
+    found = None
+    for found in matches:  # noqa: B007
+        pass
+    return found
+
+
+def tagged_stages(text: str) -> tuple[dict[str, str], list[str]]:
+    """LLaVA-CoT's four tagged stages from one text, in order, with flags for what deviates.
+
+    A stage whose closing tag is missing runs to the next opening tag (or the end). A missing
+    stage is flagged and left out. Text outside every tag is flagged, and, when no tag is found at
+    all, the whole text stands as the conclusion so that an answer can still be read from it.
+    """
+    opens = {
+        stage: m for stage, tag in STAGE_TAGS.items() if (m := re.search(f"<{tag}>", text, re.IGNORECASE))
+    }
+    if not opens:
+        return {"conclusion": text.strip()}, ["no_stage_tags"]
+    stages: dict[str, str] = {}
+    flags: list[str] = []
+    covered: list[tuple[int, int]] = []
+    starts = sorted(m.start() for m in opens.values())
+    for stage, tag in STAGE_TAGS.items():
+        opening = opens.get(stage)
+        if opening is None:
+            flags.append(f"missing_stage:{stage}")
+            continue
+        closing = re.search(f"</{tag}>", text[opening.end():], re.IGNORECASE)
+        if closing:
+            end = opening.end() + closing.start()
+            covered.append((opening.start(), opening.end() + closing.end()))
+        else:
+            flags.append(f"unclosed_tag:{stage}")
+            end = next((s for s in starts if s > opening.start()), len(text))
+            covered.append((opening.start(), end))
+        stages[stage] = text[opening.end():end].strip()
+    outside = text
+    for begin, end in sorted(covered, reverse=True):
+        outside = outside[:begin] + outside[end:]
+    if outside.strip():
+        flags.append("text_outside_stages")
+    return stages, flags

@@ -1,0 +1,108 @@
+"""`llamav generate` end to end with the real tiny-random model."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from llamav.cli import app
+from llamav.records import Prediction
+
+FAST = ["--model", "tiny-random", "--max-new-tokens", "3", "--judge-max-new-tokens", "3"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["generate", *args])
+
+
+@pytest.fixture()
+def picture(tmp_path):
+    path = tmp_path / "bars.png"
+    Image.new("RGB", (40, 30), "orange").save(path)
+    return path
+
+
+@pytest.fixture()
+def bench_file(tmp_path):
+    rows = []
+    for i, colour in enumerate(("red", "blue", "green")):
+        buffer = io.BytesIO()
+        Image.new("RGB", (20, 20), colour).save(buffer, format="PNG")
+        image = tmp_path / f"{colour}.png"
+        image.write_bytes(buffer.getvalue())
+        rows.append(
+            {
+                "idx": f"q{i}",
+                "image": image.name,
+                "question": f"What colour is picture {i}? Choices: (A) red (B) blue (C) green",
+                "steps": ["Step 1: Look at the picture.", "Step 2: Name its colour."],
+                "final_answer": "ABC"[i],
+            }
+        )
+    path = tmp_path / "bench.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("protocol", ["llamav-o1", "llava-cot", "direct"])
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "stage-beam", "best-of-n"])
+def test_every_protocol_and_strategy_reasons_about_one_image(picture, tmp_path, protocol, strategy):
+    out = tmp_path / "one.jsonl"
+    result = run(*FAST, "--image", str(picture), "--question", "How tall is the bar?",
+                 "--protocol", protocol, "--strategy", strategy, "--beams", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "final answer:" in result.output and "model calls" in result.output
+    (line,) = out.read_text().splitlines()
+    prediction = Prediction.model_validate_json(line)
+    assert (prediction.sample_id, prediction.protocol, prediction.strategy) == ("bars", protocol, strategy)
+    assert prediction.error is None and prediction.cost.model_calls >= 1
+
+
+def test_a_benchmark_writes_one_prediction_line_per_sample(bench_file, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    result = run(*FAST, "--bench", str(bench_file), "--limit", "2", "--strategy", "greedy", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["sample_id"] for line in lines] == ["q0", "q1"]
+    for line in lines:
+        assert {"stages", "steps", "final_answer", "flags", "cost"} <= line.keys()
+        assert line["cost"]["model_calls"] == 4
+    assert "2 predictions, 0 failed" in result.output
+
+
+def test_the_built_in_synthetic_benchmark_runs(tmp_path):
+    out = tmp_path / "synth.jsonl"
+    result = run(*FAST, "--bench", "vrc-synth", "--limit", "2", "--strategy", "beam", "--beams", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--image", "missing.png", "--question", "q"], "no such file"),
+        (["--image", "{picture}", "--question", "   "], "--question is empty"),
+        (["--image", "{junk}", "--question", "q"], "not a readable image"),
+        (["--question", "q"], "give --image"),
+        (["--image", "{picture}", "--question", "q", "--bench", "vrc-synth"], "not both"),
+        (["--bench", "no/such/file.jsonl"], "no such file"),
+        (["--image", "{picture}", "--question", "q", "--strategy", "nucleus"], "unknown decoding strategy"),
+        (["--image", "{picture}", "--question", "q", "--protocol", "cot"], "unknown reasoning protocol"),
+    ],
+)
+def test_bad_input_is_named_and_exits_with_2(picture, tmp_path, args, message):
+    junk = tmp_path / "junk.png"
+    junk.write_text("this is not a picture")
+    args = [a.format(picture=picture, junk=junk) for a in args]
+    result = run(*FAST, *args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_an_unknown_model_is_bad_input(picture):
+    result = run("--model", "gpt-5-vision", "--image", str(picture), "--question", "q")
+    assert result.exit_code == 2 and "unknown model backend" in result.output
