@@ -130,3 +130,21 @@ def test_metric_check_cli_prints_the_markdown_table():
     result = CliRunner().invoke(app, ["metric-check", "--bench", "vrc-synth?size=8", "--markdown"])
     assert result.exit_code == 0, result.output
     assert "| Missing Step |" in result.output and "remove_step (n=8)" in result.output
+
+
+def test_score_cli_takes_categories_from_a_map_when_the_benchmark_has_none(tmp_path):
+    from vrc_files import vrc_row, write_parquet
+
+    bench = write_parquet(tmp_path / "vrc.parquet", [vrc_row(0), vrc_row(1)])
+    preds = [Prediction(sample_id=str(i), model="m", protocol="p", strategy="s", steps=["Step 1: one"],
+                        final_answer="1") for i in range(2)]
+    pred_file = tmp_path / "preds.jsonl"
+    pred_file.write_text("".join(p.model_dump_json() + "\n" for p in preds))
+    mapping = tmp_path / "map.json"
+    mapping.write_text(json.dumps({"0": "Medical Imaging", "1": "Visual Reasoning"}))
+    out = tmp_path / "scores.jsonl"
+    result = CliRunner().invoke(app, ["score", str(pred_file), "--bench", str(bench), "--metric", "answer",
+                                      "--category-map", str(mapping), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Medical Imaging" in result.output and "Visual Reasoning" in result.output
+    assert "uncategorized" not in result.output

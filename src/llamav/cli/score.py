@@ -57,6 +57,10 @@ def score(
         str | None, typer.Option("--embedding-model", help="Sentence-transformers name or path for ROSCOE-SA.")
     ] = None,
     rel_tol: Annotated[float, typer.Option("--rel-tol", help="Relative tolerance for numeric answers.")] = 0.0,
+    category_map: Annotated[
+        Path | None,
+        typer.Option("--category-map", exists=True, help="JSON {id: category} or CSV idx,category (VRC-Bench has none)."),
+    ] = None,
 ) -> None:
     """Score predictions: final answer, ROSCOE-SA and/or the LLM step judge, per dataset and category."""
     from llamav.bench import SourceError, load_source
@@ -70,7 +74,7 @@ def score(
         raise _fail("--metric judge needs --judge MODEL")
     try:
         preds = read_predictions(predictions)
-        benchmark = load_source(bench)
+        benchmark = load_source(bench, category_map=category_map)
     except (ValueError, SourceError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     config = ScoreConfig(
