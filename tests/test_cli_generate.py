@@ -106,3 +106,40 @@ def test_bad_input_is_named_and_exits_with_2(picture, tmp_path, args, message):
 def test_an_unknown_model_is_bad_input(picture):
     result = run("--model", "gpt-5-vision", "--image", str(picture), "--question", "q")
     assert result.exit_code == 2 and "unknown model backend" in result.output
+
+
+def test_resume_keeps_good_predictions_and_makes_only_the_missing_and_failed_ones(bench_file, tmp_path):
+    full = tmp_path / "full.jsonl"
+    assert run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(full)).exit_code == 0
+    first, second, third = full.read_text().splitlines()
+    # A crash after the first sample: the second was recorded as failed, the third cut mid-line.
+    failed = Prediction.model_validate_json(second).model_copy(update={"error": "sample 'q1': CUDA OOM"})
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text(first + "\n" + failed.model_dump_json() + "\n" + third[: len(third) // 2])
+
+    result = run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(partial), "--resume")
+    assert result.exit_code == 0, result.output
+    assert "3 predictions (1 resumed), 0 failed" in result.output
+    lines = partial.read_text().splitlines()
+    assert lines[0] == first  # kept as it was, not made again
+    by_id = {Prediction.model_validate_json(line).sample_id: json.loads(line) for line in lines}
+    fresh = {Prediction.model_validate_json(line).sample_id: json.loads(line) for line in (first, second, third)}
+    assert sorted(by_id) == ["q0", "q1", "q2"]
+    for sample_id in ("q1", "q2"):  # made again, with the same seed: the same reasoning
+        assert by_id[sample_id]["stages"] == fresh[sample_id]["stages"]
+        assert by_id[sample_id]["error"] is None
+
+
+def test_resume_refuses_a_file_made_with_other_settings(bench_file, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    assert run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--limit", "1", "--out", str(out)).exit_code == 0
+    before = out.read_text()
+    result = run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--seed", "7", "--out", str(out), "--resume")
+    assert result.exit_code == 2
+    assert "made with other settings" in result.output
+    assert out.read_text() == before  # nothing lost
+
+
+def test_resume_needs_an_out_file(bench_file):
+    result = run(*FAST, "--bench", str(bench_file), "--resume")
+    assert result.exit_code == 2 and "--resume needs --out" in result.output

@@ -38,6 +38,9 @@ def generate(
     beams: int = typer.Option(4, "--beams", min=1, help="Beams (beam), candidates (stage-beam, best-of-n)."),
     seed: int = typer.Option(0, "--seed"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here as JSON lines."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Keep the good predictions already in --out (same settings); make only the rest."
+    ),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="auto | bf16 | fp16 | fp32 (hf backends)"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N | auto (device_map=auto)"),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, help="Cap on each turn's tokens."),
@@ -56,9 +59,11 @@ def generate(
             if image is not None or question is not None:
                 raise BadInput("give either --image with --question, or --bench, not both")
             samples, skipped = _bench_samples(bench, limit)
+            if resume and out is None:
+                raise BadInput("--resume needs --out: the file to resume")
         else:
-            if limit is not None:
-                raise BadInput("--limit goes with --bench")
+            if limit is not None or resume:
+                raise BadInput("--limit and --resume go with --bench")
             samples, skipped = [_image_sample(image, question)], []
         reasoner = _reasoner(
             model,
@@ -72,6 +77,7 @@ def generate(
             max_new_tokens=max_new_tokens,
             judge_max_new_tokens=judge_max_new_tokens,
         )
+        done = _resumable(out, reasoner, samples) if resume and out.exists() else {}
     except BadInput as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -84,13 +90,14 @@ def generate(
         if out is not None:
             _write(out, predictions)
     else:
-        predictions = _run_bench(reasoner, samples, out, err)
+        predictions = _run_bench(reasoner, samples, out, err, done)
     failed = [p for p in predictions if p.error]
     for prediction in failed:
         err.print(f"[red]failed:[/red] {prediction.error}", highlight=False)
     if bench is not None:
         err.print(
-            f"{len(predictions)} predictions, {len(failed)} failed, {len(skipped)} rows skipped"
+            f"{len(predictions)} predictions" + (f" ({len(done)} resumed)" if resume else "")
+            + f", {len(failed)} failed, {len(skipped)} rows skipped"
             + (f"; written to {out}" if out else ""),
             highlight=False,
         )
@@ -169,18 +176,53 @@ def _reasoner(spec: str, options: dict, **settings):
         raise BadInput(str(exc)) from None
 
 
-def _run_bench(reasoner, samples, out: Path | None, err):
+def _resumable(out: Path, reasoner, samples) -> dict:
+    """The predictions in `out` that this run would make again: same model and settings, a sample
+    of this benchmark, no error. Failed predictions and lines cut short by a crash are made anew;
+    a file made with other settings is refused rather than mixed."""
+    from pydantic import ValidationError
+
+    from llamav.records import Prediction
+
+    wanted = {sample.id for sample in samples}
+    settings = (reasoner.model.name, reasoner.protocol, reasoner.strategy, reasoner.seed, reasoner.params)
+    kept = {}
+    for number, line in enumerate(out.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            prediction = Prediction.model_validate_json(line)
+        except ValidationError:
+            continue
+        params = {key: prediction.params.get(key) for key in reasoner.params}
+        theirs = (prediction.model, prediction.protocol, prediction.strategy, prediction.seed, params)
+        if theirs != settings:
+            raise BadInput(f"--resume: {out} line {number} was made with other settings {theirs}; "
+                           f"this run is {settings}. Use another --out.")
+        if prediction.error is None and prediction.sample_id in wanted:
+            kept[prediction.sample_id] = prediction
+    return kept
+
+
+def _run_bench(reasoner, samples, out: Path | None, err, done: dict):
     import sys
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    predictions = []
-    handle = out.open("w", encoding="utf-8") if out is not None else sys.stdout
+    predictions = list(done.values())
+    if out is not None:
+        # Rewrite the kept lines first (through a temporary file, so a crash here loses nothing),
+        # then append: the file only ever holds whole, good predictions.
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        _write(partial, predictions)
+        partial.replace(out)
+    handle = out.open("a", encoding="utf-8") if out is not None else sys.stdout
     columns = (TextColumn("reasoning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task("samples", total=len(samples))
+            task = progress.add_task("samples", total=len(samples), completed=len(done))
             for sample in samples:
+                if sample.id in done:
+                    continue
                 prediction = reasoner(sample)
                 handle.write(prediction.model_dump_json() + "\n")
                 handle.flush()  # a crash keeps every line already made
