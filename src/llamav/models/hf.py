@@ -95,6 +95,9 @@ class HFModel:
         if device == "auto":
             device, device_map = None, device_map or "auto"
         kwargs: dict[str, Any] = {"dtype": dtype_name if dtype_name == "auto" else getattr(torch, dtype_name)}
+        # A single device is also given as the device map, so the weights load straight onto it
+        # (an 11B model in bf16 would otherwise pass through 22 GB of host memory first).
+        device_map = device_map or device
         if device_map:
             kwargs["device_map"] = device_map
         try:
@@ -104,8 +107,6 @@ class HFModel:
             )
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load hf:{id_or_path}: {exc}") from exc
-        if device and not device_map:
-            model = model.to(device)
         return cls(model, processor, name or f"hf:{id_or_path}", prefix_cache=prefix_cache)
 
     # -- the protocol ----------------------------------------------------------------------------
