@@ -142,6 +142,6 @@ def test_any_sentence_transformers_path_can_be_named():
 
 def test_step_labels_are_split_and_stripped():
     text = "Step 1: Count the circles. Step 2: Three are red.\nStep 3: So 3."
-    assert split_steps(text) == ["Step 1: Count the circles.", "Step 2: Three are red.", "Step 3: So 3."]
+    assert split_steps(text) == (["Step 1: Count the circles.", "Step 2: Three are red.", "Step 3: So 3."], True)
     assert strip_step_label("Step 12: So 3.") == "So 3."
-    assert split_steps("First, count. Then add them.\nDone") == ["First, count.", "Then add them.", "Done"]
+    assert split_steps("First, count. Then add them.\nDone") == (["First, count.", "Then add them.", "Done"], False)

@@ -170,3 +170,9 @@ def test_a_sample_that_fails_becomes_a_prediction_with_its_error():
     prediction = Reasoner(build_tiny_random(), strategy="greedy")(broken)
     assert prediction.error.startswith("sample 's-1': UnidentifiedImageError")
     assert prediction.sample_id == "s-1" and prediction.turns == []
+
+
+def test_a_step_mentioned_inside_a_sentence_is_not_a_new_step():
+    steps, marked = split_steps("Step 1: Read the bars.\nStep 2: Use the value from step 1. to compare, as in Step 1: yes.")
+    assert marked
+    assert steps == ["Step 1: Read the bars.", "Step 2: Use the value from step 1. to compare, as in Step 1: yes."]

@@ -40,7 +40,7 @@ from llamav.metrics._run import (
     score_predictions,
 )
 from llamav.metrics._scorers import SCORERS, Scorer, ScoreConfig, build_scorers, default_config, response_steps
-from llamav.metrics._text import split_sentences, split_steps, strip_step_label
+from llamav.text import split_sentences, split_steps, strip_step_label
 
 __all__ = [
     "AgreementRow",

@@ -17,7 +17,7 @@ import numpy as np
 
 from llamav.metrics._roscoe import ATTRIBUTES, SentenceEmbedder, score_chain
 from llamav.metrics._scorers import roscoe_chain
-from llamav.metrics._text import step_texts
+from llamav.text import step_texts
 from llamav.records import Sample
 
 # Scores closer than this are equal: a chain scored against itself is 1 only up to float rounding.

@@ -22,7 +22,7 @@ from llamav.metrics._answer import LETTERS, match_answer, option_index
 from llamav.metrics._cache import JudgeCache, default_cache_path
 from llamav.metrics._judge import STEP_PROMPT_VERSION, LLMJudge
 from llamav.metrics._roscoe import ATTRIBUTES, SentenceEmbedder, score_chain
-from llamav.metrics._text import split_sentences, split_steps, step_texts
+from llamav.text import split_sentences, split_steps, step_texts
 from llamav.records import Prediction, Sample, Score
 from llamav.registry import Registry
 
@@ -82,7 +82,7 @@ def _unusable(metric: str, scale: str, sample: Sample, prediction: Prediction | 
 
 def response_steps(prediction: Prediction) -> list[str]:
     """The response chain as steps: the parsed steps, else the reasoning stage split into steps."""
-    steps = prediction.steps or split_steps(prediction.stages.get("reasoning", ""))
+    steps = prediction.steps or split_steps(prediction.stages.get("reasoning", ""))[0]
     return step_texts(steps)
 
 

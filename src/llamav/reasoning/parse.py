@@ -9,12 +9,10 @@ from __future__ import annotations
 import re
 
 from llamav.records import Sample
+from llamav.text import split_steps as text_split_steps
 
 STAGE_TAGS = {"summary": "SUMMARY", "caption": "CAPTION", "reasoning": "REASONING", "conclusion": "CONCLUSION"}
 
-# "Step 3:", "**Step 3:**", "Step 3." at the start of a line or after a sentence.
-_STEP_MARKER = re.compile(r"(?:^|(?<=\s))(?:\*\*)?Step\s*(\d+)\s*(?:\*\*)?\s*[:.)](?:\*\*)?", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])|\n+")
 _ANY_TAG = re.compile(r"</?(?:SUMMARY|CAPTION|REASONING|CONCLUSION)>", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 _ANSWER_LEAD = re.compile(r"(?:final\s+)?answer\s*(?:is|:)\s*", re.IGNORECASE)
@@ -25,24 +23,8 @@ def strip_tags(text: str) -> str:
 
 
 def split_steps(text: str) -> tuple[list[str], bool]:
-    """The reasoning's steps, and whether they came from "Step n:" markers.
-
-    With markers, each step runs from its marker to the next one (markers kept, as the reference
-    chains have them). Text before the first marker is kept as a step of its own when it says
-    something. Without markers, each sentence is a step.
-    """
-    text = strip_tags(text)
-    markers = list(_STEP_MARKER.finditer(text))
-    if markers:
-        pieces = [text[: markers[0].start()]]
-        pieces += [text[m.start(): n.start()] for m, n in zip(markers, markers[1:])]
-        pieces.append(text[markers[-1].start():])
-        return [_squash(p) for p in pieces if _squash(p)], True
-    return [_squash(s) for s in _SENTENCE_END.split(text) if _squash(s)], False
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
+    """The reasoning's steps (stage tags removed), and whether they came from "Step n:" markers."""
+    return text_split_steps(strip_tags(text))
 
 
 def extract_answer(text: str, sample: Sample) -> tuple[str, list[str]]:
