@@ -197,3 +197,41 @@ def test_a_saved_mllama_reasons_through_hf_path(tmp_path, image):
     prediction = reason(model, sample, protocol="llamav-o1", strategy="beam", beams=2, max_new_tokens=4)
     assert prediction.error is None
     assert prediction.cost.model_calls == 4 and len(prediction.turns) == 4
+
+
+# -- text-only chat models (judges are often text LLMs) ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def text_model_dir(tmp_path_factory):
+    """A tiny Llama chat model with no image processor, saved as a hub checkpoint would be."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from llamav.models.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=4, num_key_value_heads=2, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("text-llm")
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_a_text_only_chat_model_loads_through_hf_and_generates(text_model_dir):
+    model = load_model(f"hf:{text_model_dir}", dtype="fp32", device="cpu")
+    assert model.text_only and type(model.model).__name__ == "LlamaForCausalLM"
+    messages = [Message("system", "You are a judge."), Message("user", "Score this chain.")]
+    first = model.generate(messages, None, GenerateParams(max_new_tokens=5))
+    assert first.texts == model.generate(messages, None, GenerateParams(max_new_tokens=5)).texts
+    assert 0 < first.generated_tokens <= 5 and first.prompt_tokens > 5
+    [batched] = model.generate_batch([(messages, None)], GenerateParams(max_new_tokens=5))
+    assert batched.texts == first.texts  # same prompt tokens either way: no special token added twice
+
+
+def test_a_text_only_model_refuses_an_image_with_a_clear_error(text_model_dir, image):
+    model = load_model(f"hf:{text_model_dir}", dtype="fp32")
+    with pytest.raises(ValueError, match="text-only model: it cannot be given an image"):
+        model.generate([Message("user", "What is shown?", has_image=True)], image, GenerateParams(max_new_tokens=3))

@@ -2,6 +2,10 @@
 
     hf:ID_OR_PATH  ->  AutoModelForImageTextToText + AutoProcessor (chat template from the processor)
 
+A text-only chat model (AutoProcessor gives a tokenizer, not a processor) loads through
+AutoModelForCausalLM instead: judges are often text LLMs, and a judge sees text only. Such a model
+refuses an image with a clear error rather than silently ignoring it.
+
 Where the architecture allows it (`PREFIX_CACHE_MODEL_TYPES`), the backend keeps the KV cache of
 recent prompts. A new call reuses the longest cached prefix of its prompt, so the turns of one
 conversation do not re-encode the image and the history, and the beams (or samples) of one call
@@ -60,6 +64,7 @@ class HFModel:
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.text_only = _is_tokenizer(processor)
         self.name = name
         if prefix_cache is None:
             prefix_cache = model.config.model_type in PREFIX_CACHE_MODEL_TYPES
@@ -85,7 +90,7 @@ class HFModel:
         prefix_cache: bool | None = None,
     ) -> HFModel:
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 
         if not id_or_path:
             raise ModelLoadError("hf: needs a model id or a path, e.g. hf:meta-llama/Llama-3.2-11B-Vision-Instruct")
@@ -102,9 +107,9 @@ class HFModel:
             kwargs["device_map"] = device_map
         try:
             processor = AutoProcessor.from_pretrained(id_or_path, trust_remote_code=trust_remote_code)
-            model = AutoModelForImageTextToText.from_pretrained(
-                id_or_path, trust_remote_code=trust_remote_code, **kwargs
-            )
+            # AutoProcessor falls back to the tokenizer for a model without an image processor.
+            auto_class = AutoModelForCausalLM if _is_tokenizer(processor) else AutoModelForImageTextToText
+            model = auto_class.from_pretrained(id_or_path, trust_remote_code=trust_remote_code, **kwargs)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load hf:{id_or_path}: {exc}") from exc
         return cls(model, processor, name or f"hf:{id_or_path}", prefix_cache=prefix_cache)
@@ -155,8 +160,10 @@ class HFModel:
         old_side = self.tokenizer.padding_side
         self.tokenizer.padding_side = "left"
         try:
+            # The template already wrote the special tokens; the tokenizer must not add them twice.
+            extra = {} if self.text_only else {"images": images or None}
             inputs = self.processor(
-                text=texts, images=images or None, padding=True, return_tensors="pt"
+                text=texts, padding=True, return_tensors="pt", add_special_tokens=False, **extra
             ).to(self.model.device)
         finally:
             self.tokenizer.padding_side = old_side
@@ -185,6 +192,11 @@ class HFModel:
     # -- prompts ---------------------------------------------------------------------------------
 
     def _conversation(self, messages: list[Message], image: Any | None) -> list[dict[str, Any]]:
+        if self.text_only:
+            if image is not None:
+                raise ValueError(f"{self.name} is a text-only model: it cannot be given an image")
+            # Text chat templates expect plain string content, not content parts.
+            return [{"role": m.role, "content": m.text} for m in messages]
         conversation = []
         for message in messages:
             content: list[dict[str, Any]] = []
@@ -202,7 +214,8 @@ class HFModel:
     def _chat_text(self, messages: list[Message], with_image: bool) -> str:
         conversation = self._conversation(messages, object() if with_image else None)
         for turn in conversation:  # the template needs only the image's place, not its pixels
-            turn["content"] = [{"type": "image"} if p["type"] == "image" else p for p in turn["content"]]
+            if not isinstance(turn["content"], str):
+                turn["content"] = [{"type": "image"} if p["type"] == "image" else p for p in turn["content"]]
         return self.processor.apply_chat_template(conversation, tokenize=False, **self._template_flags(messages))
 
     def _encode(self, messages: list[Message], image: Any | None):
@@ -293,6 +306,12 @@ class HFModel:
         self._prefixes.append(_Prefix(image_key, prompt[:target].clone(), cache))
         del self._prefixes[:-PREFIX_CACHE_SLOTS]
         return copy.deepcopy(cache)
+
+
+def _is_tokenizer(processor: Any) -> bool:
+    from transformers import PreTrainedTokenizerBase
+
+    return isinstance(processor, PreTrainedTokenizerBase)
 
 
 class _StepCounter:
