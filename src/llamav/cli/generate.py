@@ -152,7 +152,7 @@ def _bench_samples(source: str, limit: int | None):
 
     try:
         benchmark = load_source(source, limit=limit)
-    except (SourceError, OSError, ValueError, NotImplementedError) as exc:
+    except (SourceError, OSError, ValueError) as exc:
         raise BadInput(f"--bench {source}: {exc or type(exc).__name__}") from None
     if not benchmark.samples:
         reasons = "; ".join(f"row {s.row}: {s.reason}" for s in benchmark.skipped[:3])
