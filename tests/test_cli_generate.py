@@ -143,3 +143,15 @@ def test_resume_refuses_a_file_made_with_other_settings(bench_file, tmp_path):
 def test_resume_needs_an_out_file(bench_file):
     result = run(*FAST, "--bench", str(bench_file), "--resume")
     assert result.exit_code == 2 and "--resume needs --out" in result.output
+
+
+def test_batch_size_groups_samples_and_writes_every_prediction(bench_file, tmp_path):
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    assert run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(one)).exit_code == 0
+    result = run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--batch-size", "2", "--out", str(two))
+    assert result.exit_code == 0, result.output
+    alone = [json.loads(line) for line in one.read_text().splitlines()]
+    grouped = [json.loads(line) for line in two.read_text().splitlines()]
+    assert [p["sample_id"] for p in grouped] == ["q0", "q1", "q2"]
+    # The three questions tokenize to the same length, so grouping adds no padding: same text.
+    assert [p["turns"] for p in grouped] == [p["turns"] for p in alone]

@@ -146,3 +146,50 @@ def test_a_judge_verdict_is_its_last_choice():
     assert read_verdict("Response 1 is vague; since response 2 is exact, I choose response 2.") == 1
     assert read_verdict("I choose Response 1") == 0
     assert read_verdict("Both are fine.") is None
+
+
+# -- several samples at once -------------------------------------------------------------------------
+
+
+class CountingBatches(Counting):
+    """The real model with its batched entry point, each batched call counted with its size."""
+
+    def __init__(self, model) -> None:
+        super().__init__(model)
+        self.batches: list[int] = []
+
+    def generate_batch(self, requests, params):
+        self.batches.append(len(requests))
+        return self.model.generate_batch(requests, params)
+
+
+def test_batched_beam_makes_one_call_per_turn_for_the_whole_group(tiny):
+    from llamav.reasoning import Reasoner
+
+    model = CountingBatches(tiny)
+    samples = [make_sample(c) for c in ("red", "green", "blue")]
+    samples[1] = samples[1].model_copy(update={"question": "A much longer question about the circles? " * 3})
+    predictions = Reasoner(model, strategy="beam", beams=3, max_new_tokens=4).batch(samples)
+    assert model.batches == [3, 3, 3, 3] and model.calls == []  # four turns, each one call for all
+    assert [p.sample_id for p in predictions] == [s.id for s in samples]
+    assert all(p.error is None and len(p.turns) == 4 and p.cost.model_calls == 4 for p in predictions)
+
+
+def test_batched_greedy_reads_the_same_as_one_sample_at_a_time(tiny):
+    from llamav.reasoning import Reasoner
+
+    # Copies of one sample: no padding, so the batch changes nothing but the batch size.
+    samples = [make_sample().model_copy(update={"id": f"copy-{i}"}) for i in range(3)]
+    reasoner = Reasoner(tiny, strategy="greedy", max_new_tokens=6)
+    alone = reasoner(samples[0])
+    assert [p.turns for p in reasoner.batch(samples)] == [alone.turns] * 3
+
+
+def test_a_failing_sample_in_a_batch_is_redone_alone_and_only_it_fails(tiny, caplog):
+    from llamav.reasoning import Reasoner
+
+    broken = make_sample("green").model_copy(update={"id": "broken", "image": b"not a png"})
+    predictions = Reasoner(tiny, strategy="greedy", max_new_tokens=3).batch([make_sample(), broken])
+    assert "batched decoding of 2 samples failed" in caplog.text
+    assert predictions[0].error is None and predictions[0].final_answer is not None
+    assert predictions[1].error.startswith("sample 'broken': UnidentifiedImageError")

@@ -235,3 +235,15 @@ def test_a_text_only_model_refuses_an_image_with_a_clear_error(text_model_dir, i
     model = load_model(f"hf:{text_model_dir}", dtype="fp32")
     with pytest.raises(ValueError, match="text-only model: it cannot be given an image"):
         model.generate([Message("user", "What is shown?", has_image=True)], image, GenerateParams(max_new_tokens=3))
+
+
+def test_a_saved_mllama_decodes_a_batch_of_images_like_one_at_a_time(tmp_path):
+    save_tiny_mllama(tmp_path)
+    model = load_model(f"hf:{tmp_path}", dtype="fp32")
+    requests = [
+        ([Message("user", "What colour?", has_image=True)], Image.new("RGB", (40, 30), "red")),
+        ([Message("user", "What colour is this one?", has_image=True)], Image.new("RGB", (30, 40), "blue")),
+    ]
+    params = GenerateParams(max_new_tokens=4, num_beams=2)
+    batched = model.generate_batch(requests, params)
+    assert [c.texts for c in batched] == [model.generate(m, i, params).texts for m, i in requests]

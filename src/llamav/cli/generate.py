@@ -37,6 +37,9 @@ def generate(
     strategy: str = typer.Option("beam", "--strategy", help="greedy | beam | stage-beam | best-of-n"),
     beams: int = typer.Option(4, "--beams", min=1, help="Beams (beam), candidates (stage-beam, best-of-n)."),
     seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(
+        1, "--batch-size", min=1, help="Samples decoded together, one call per turn (greedy, beam)."
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here as JSON lines."),
     resume: bool = typer.Option(
         False, "--resume", help="Keep the good predictions already in --out (same settings); make only the rest."
@@ -90,7 +93,7 @@ def generate(
         if out is not None:
             _write(out, predictions)
     else:
-        predictions = _run_bench(reasoner, samples, out, err, done)
+        predictions = _run_bench(reasoner, samples, out, err, done, batch_size)
     failed = [p for p in predictions if p.error]
     for prediction in failed:
         err.print(f"[red]failed:[/red] {prediction.error}", highlight=False)
@@ -202,7 +205,7 @@ def _resumable(out: Path, reasoner, samples) -> dict:
     return kept
 
 
-def _run_bench(reasoner, samples, out: Path | None, err, done: dict):
+def _run_bench(reasoner, samples, out: Path | None, err, done: dict, batch_size: int = 1):
     import sys
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -220,14 +223,14 @@ def _run_bench(reasoner, samples, out: Path | None, err, done: dict):
     try:
         with Progress(*columns, console=err, transient=True) as progress:
             task = progress.add_task("samples", total=len(samples), completed=len(done))
-            for sample in samples:
-                if sample.id in done:
-                    continue
-                prediction = reasoner(sample)
-                handle.write(prediction.model_dump_json() + "\n")
+            todo = [sample for sample in samples if sample.id not in done]
+            for start in range(0, len(todo), batch_size):
+                group = todo[start : start + batch_size]
+                for prediction in reasoner.batch(group):
+                    handle.write(prediction.model_dump_json() + "\n")
+                    predictions.append(prediction)
                 handle.flush()  # a crash keeps every line already made
-                predictions.append(prediction)
-                progress.advance(task)
+                progress.advance(task, len(group))
     finally:
         if out is not None:
             handle.close()

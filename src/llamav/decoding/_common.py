@@ -81,31 +81,49 @@ def cost_of(completion: Completion) -> Cost:
     )
 
 
-def run_conversation(segments: list[Segment], image: Any | None, choose: Choose) -> tuple[list[Turn], Cost]:
-    """Decode a plan segment by segment, each one seeing everything decoded before it.
+class Conversation:
+    """The messages, turns and cost of one plan being decoded, one segment at a time.
 
     A segment with a prompt closes the assistant's message and opens a user turn (the image goes
     with the first); a segment without one continues the assistant's message after its prefix.
+    Stepping is separate from choosing, so that several conversations can advance in lockstep
+    (one batched call per segment) as easily as one.
     """
-    if not segments or segments[0].prompt is None:
-        raise ValueError("a plan must start with a user prompt")
-    messages: list[Message] = []
-    draft = ""
-    turns: list[Turn] = []
-    cost = Cost()
-    for index, segment in enumerate(segments):
+
+    def __init__(self, segments: list[Segment], has_image: bool) -> None:
+        if not segments or segments[0].prompt is None:
+            raise ValueError("a plan must start with a user prompt")
+        self.segments = segments
+        self.has_image = has_image
+        self.messages: list[Message] = []
+        self.draft = ""
+        self.turns: list[Turn] = []
+        self.cost = Cost()
+
+    def request(self, segment: Segment) -> list[Message]:
+        """Open `segment`: the messages the model must continue."""
         if segment.prompt is not None:
-            if messages:
-                messages.append(Message("assistant", draft))
-            messages.append(Message("user", segment.prompt, has_image=image is not None and not messages))
-            draft = ""
-        draft += segment.prefix
-        request = messages + ([Message("assistant", draft)] if draft else [])
-        text, spent = choose(request, segment, index)
-        cost += spent
-        draft += text
-        turns.append(Turn(stage=segment.stage, prompt=segment.prompt or "", response=segment.prefix + text))
-    return turns, cost
+            if self.messages:
+                self.messages.append(Message("assistant", self.draft))
+            self.messages.append(Message("user", segment.prompt, has_image=self.has_image and not self.messages))
+            self.draft = ""
+        self.draft += segment.prefix
+        return self.messages + ([Message("assistant", self.draft)] if self.draft else [])
+
+    def record(self, segment: Segment, text: str, spent: Cost) -> None:
+        """Close `segment` with the model's continuation and what it cost."""
+        self.cost += spent
+        self.draft += text
+        self.turns.append(Turn(stage=segment.stage, prompt=segment.prompt or "", response=segment.prefix + text))
+
+
+def run_conversation(segments: list[Segment], image: Any | None, choose: Choose) -> tuple[list[Turn], Cost]:
+    """Decode a plan segment by segment, each one seeing everything decoded before it."""
+    conversation = Conversation(segments, has_image=image is not None)
+    for index, segment in enumerate(segments):
+        text, spent = choose(conversation.request(segment), segment, index)
+        conversation.record(segment, text, spent)
+    return conversation.turns, conversation.cost
 
 
 def timed(started: float, cost: Cost) -> Cost:

@@ -156,7 +156,9 @@ class HFModel:
 
         start = time.perf_counter()
         texts = [self._chat_text(messages, image is not None) for messages, image in requests]
-        images = [image for _, image in requests if image is not None]
+        # One list per prompt: processors that allow several images a prompt (Mllama) need the
+        # nesting to know which image is whose; the others flatten it.
+        images = [[image] for _, image in requests if image is not None]
         old_side = self.tokenizer.padding_side
         self.tokenizer.padding_side = "left"
         try:
