@@ -190,3 +190,54 @@ def test_tiny_random_hf_judge_fails_cleanly_with_its_raw_text(tmp_path):
     assert all(len(s.details["runs"][0]["raw"]) == 2 for s in scores)
     again = build_scorers(["judge"], ScoreConfig(judge=judge))[0].score(pairs[:1])
     assert again[0].details["cached_runs"] == 1 and again[0].error == scores[0].error
+
+
+def test_an_api_judge_judges_samples_concurrently_with_the_same_verdicts(server, model, tmp_path):
+    import threading
+    import time
+
+    lock, in_flight, peak = threading.Lock(), [0], [0]
+
+    def slow_reply(body):
+        # The verdict depends on the sample, so a mix-up between threads would show.
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.1)
+        with lock:
+            in_flight[0] -= 1
+        number = int(body["messages"][0]["content"].split("circle number ")[1].split("?")[0])
+        return scores_json(missing_step=1 + number)
+
+    pairs = [(sample(id=f"s{i}", question=f"What colour is circle number {i}?"), prediction(sample_id=f"s{i}"))
+             for i in range(6)]
+    runs = {}
+    for workers in (1, 3):
+        server.script()
+        server.responder = slow_reply
+        peak[0] = 0
+        config = ScoreConfig(judge=LLMJudge(model, cache=JudgeCache(tmp_path / f"c{workers}.sqlite")),
+                             judge_concurrency=workers)
+        runs[workers] = (build_scorers(["judge"], config)[0].score(pairs), peak[0])
+    (sequential, peak_1), (concurrent, peak_3) = runs[1], runs[3]
+    assert (peak_1, peak_3) == (1, 3)
+    assert [s.attributes["missing_step"] for s in concurrent] == [1, 2, 3, 4, 5, 6]
+    assert [s.model_dump() for s in concurrent] == [s.model_dump() for s in sequential]
+
+
+def test_a_local_judge_is_never_called_from_several_threads(tmp_path):
+    judge = LLMJudge(load_model("tiny-random"), retries=0, max_new_tokens=4)
+    config = ScoreConfig(judge=judge, judge_concurrency=8)
+    calls: list[str] = []
+    real = judge.model.generate
+
+    def recording(*args, **kwargs):
+        import threading
+
+        calls.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    judge.model.generate = recording
+    pairs = [(sample(id=f"s{i}"), prediction(sample_id=f"s{i}")) for i in range(3)]
+    build_scorers(["judge"], config)[0].score(pairs)
+    assert len(calls) == 3 and set(calls) == {"MainThread"}

@@ -49,6 +49,9 @@ def score(
     metric: Annotated[str, typer.Option("--metric", help="Comma-separated: answer, roscoe, judge.")] = "answer,roscoe",
     judge: Annotated[str | None, typer.Option("--judge", help="Judge MODEL (openai:NAME, hf:PATH, ...).")] = None,
     judge_samples: Annotated[int, typer.Option("--judge-samples", min=1, help="Judge each sample K times.")] = 1,
+    judge_concurrency: Annotated[
+        int, typer.Option("--judge-concurrency", min=1, help="Samples judged at once (API judges; local ones run 1).")
+    ] = 8,
     out: Annotated[Path | None, typer.Option("--out", help="Write one JSON line per sample here.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Judge seed.")] = 0,
     cache: Annotated[Path | None, typer.Option("--cache", help="Judge cache (SQLite file).")] = None,
@@ -78,7 +81,7 @@ def score(
     except (ValueError, SourceError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     config = ScoreConfig(
-        judge=judge, judge_samples=judge_samples, seed=seed,
+        judge=judge, judge_samples=judge_samples, judge_concurrency=judge_concurrency, seed=seed,
         cache=None if no_cache else (cache or default_cache_path()),
         embedding_model=embedding_model, rel_tol=rel_tol,
     )

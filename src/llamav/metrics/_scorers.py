@@ -12,6 +12,7 @@ judge failure gives `value=None` with the reason, so summaries count it instead 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +37,9 @@ class ScoreConfig:
     # The judge for `judge` and for the answer fallback: a MODEL string or a built LLMJudge.
     judge: str | LLMJudge | None = None
     judge_samples: int = 1
+    # Samples judged at once, for backends that take concurrent calls (an API); local models
+    # always judge one sample at a time.
+    judge_concurrency: int = 1
     seed: int = 0
     retries: int = 2
     # SQLite file for judge verdicts; None turns caching off.
@@ -200,7 +204,14 @@ class JudgeScorer:
         self.config = config
 
     def score(self, pairs: Sequence[Pair]) -> list[Score]:
-        return [self._one(sample, prediction) for sample, prediction in pairs]
+        judge = self.config.llm_judge()  # built once, before any thread starts
+        workers = self.config.judge_concurrency if getattr(judge.model, "concurrent_calls", False) else 1
+        if workers <= 1 or len(pairs) < 2:
+            return [self._one(sample, prediction) for sample, prediction in pairs]
+        # Verdicts are independent (temperature 0, a seed, one cache key each), so judging in
+        # threads changes how long the run takes, not what it finds; `map` keeps the order.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda pair: self._one(*pair), pairs))
 
     def _one(self, sample: Sample, prediction: Prediction | None) -> Score:
         failed = _unusable("judge", "1-10", sample, prediction)

@@ -35,6 +35,10 @@ def image_data_url(image: Any) -> str:
 
 
 class OpenAIModel:
+    # Each call is an independent HTTP request on a thread-safe client: callers may run several
+    # at once (the judge does, `--judge-concurrency`). Local models hold state and run one call.
+    concurrent_calls = True
+
     def __init__(
         self,
         model: str,
