@@ -85,7 +85,17 @@ def score(
         cache=None if no_cache else (cache or default_cache_path()),
         embedding_model=embedding_model, rel_tol=rel_tol,
     )
-    run = score_predictions(benchmark.samples, preds, metrics, config)
+    if "judge" in metrics:
+        # Judging a benchmark takes minutes (an API) to hours (a local model): show it moving.
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task("judge", total=len(benchmark))
+            config.on_judged = lambda _metric: progress.advance(task)
+            run = score_predictions(benchmark.samples, preds, metrics, config)
+    else:
+        run = score_predictions(benchmark.samples, preds, metrics, config)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", encoding="utf-8") as handle:

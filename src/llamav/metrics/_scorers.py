@@ -48,6 +48,8 @@ class ScoreConfig:
     embedding_model: str | SentenceEmbedder | None = None
     rel_tol: float = 0.0
     batch_size: int = 64
+    # Called with the metric's name after each sample the judge finishes (a progress bar's hook).
+    on_judged: Callable[[str], None] | None = None
 
     def llm_judge(self) -> LLMJudge | None:
         """The judge, built once and shared by every scorer that asks it."""
@@ -207,11 +209,17 @@ class JudgeScorer:
         judge = self.config.llm_judge()  # built once, before any thread starts
         workers = self.config.judge_concurrency if getattr(judge.model, "concurrent_calls", False) else 1
         if workers <= 1 or len(pairs) < 2:
-            return [self._one(sample, prediction) for sample, prediction in pairs]
+            return [self._reported(pair) for pair in pairs]
         # Verdicts are independent (temperature 0, a seed, one cache key each), so judging in
         # threads changes how long the run takes, not what it finds; `map` keeps the order.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda pair: self._one(*pair), pairs))
+            return list(pool.map(self._reported, pairs))
+
+    def _reported(self, pair: Pair) -> Score:
+        score = self._one(*pair)
+        if self.config.on_judged is not None:
+            self.config.on_judged(self.name)
+        return score
 
     def _one(self, sample: Sample, prediction: Prediction | None) -> Score:
         failed = _unusable("judge", "1-10", sample, prediction)
