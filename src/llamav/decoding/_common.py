@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llamav.models.base import Completion, GenerateParams, Message, VisionLanguageModel
+from llamav.models.base import Completion, Message, VisionLanguageModel
 from llamav.records import Cost, Prediction, Sample, Turn
 from llamav.registry import Registry
 
