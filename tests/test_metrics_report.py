@@ -7,17 +7,32 @@ from typer.testing import CliRunner
 
 from llamav.bench import load_source
 from llamav.cli import app
-from llamav.metrics import ATTRIBUTES, auc, mean_ci, perturbation_check, summarize
+from llamav.metrics import ATTRIBUTES, ScoreConfig, auc, mean_ci, perturbation_check, score_predictions, summarize
 from llamav.records import Prediction, Score
 from metrics_support import ScriptedChatServer, embedder, scores_json
 
 
-def test_summary_counts_failures_beside_a_mean_over_the_scored():
+def test_answer_accuracy_is_over_all_samples_with_failed_and_missing_counted_wrong():
+    samples = load_source("vrc-synth?size=4").samples
+    right = [
+        Prediction(sample_id=s.id, model="m", protocol="p", strategy="s", final_answer=s.final_answer)
+        for s in samples[:2]
+    ]
+    failed = Prediction(sample_id=samples[2].id, model="m", protocol="p", strategy="s", error="CUDA out of memory")
+    run = score_predictions(samples, [*right, failed], ["answer"], ScoreConfig(cache=None))  # samples[3]: missing
+    summary = next(s for s in run.summaries if s.group == "all")
+    assert (summary.n, summary.scored, summary.failed) == (4, 2, 2)
+    assert summary.mean == 0.5 and summary.over == "all samples (failed = wrong)"
+    assert summary.scored_mean == 1.0  # the share among scored samples, beside the headline
+
+
+def test_answer_interval_is_wilson_over_all_samples():
     scores = [Score(sample_id=str(i), metric="answer", scale="binary", value=v) for i, v in enumerate([1.0, 0.0, 1.0])]
     scores.append(Score(sample_id="3", metric="answer", scale="binary", error="prediction failed: OOM"))
     [summary] = summarize(scores)
-    assert (summary.n, summary.scored, summary.failed) == (4, 3, 1)
-    assert summary.mean == pytest.approx(2 / 3)
+    assert summary.mean == 0.5
+    assert (summary.ci_low, summary.ci_high) == pytest.approx(mean_ci([1.0, 0.0, 1.0, 0.0], "binary")[1:])
+    assert (summary.scored_mean, summary.scored_ci_low) == pytest.approx(mean_ci([1.0, 0.0, 1.0], "binary")[:2])
 
 
 def test_summary_per_category_and_per_metric_scale():
@@ -34,11 +49,32 @@ def test_summary_per_category_and_per_metric_scale():
     assert summaries["roscoe", "all"].steps_percent is None  # a [0,1] score is never turned into Steps %
 
 
-def test_confidence_intervals_wilson_for_proportions_t_for_means():
+def test_step_scores_are_averaged_over_scored_samples_never_with_made_up_zeros():
+    scores = [
+        Score(sample_id="a", metric="roscoe", scale="unit", value=0.8),
+        Score(sample_id="b", metric="roscoe", scale="unit", value=0.6),
+        Score(sample_id="c", metric="roscoe", scale="unit", error="no prediction for this sample"),
+    ]
+    [summary] = summarize(scores)
+    assert summary.mean == pytest.approx(0.7) and summary.over == "scored samples" and summary.failed == 1
+
+
+def test_wilson_interval_stays_sane_at_100_percent():
     mean, low, high = mean_ci([1.0] * 10, "binary")
     assert mean == 1.0 and 0.69 < low < 0.73 and high == pytest.approx(1.0)
-    mean, low, high = mean_ci([6.0, 8.0], "1-10")
-    assert (mean, round(low, 3), round(high, 3)) == (7.0, -5.706, 19.706)
+
+
+def test_judge_interval_on_two_samples_is_clipped_to_the_1_to_10_scale():
+    # Student's t on [6, 8] spans [-5.706, 19.706]; the scale is 1-10.
+    assert mean_ci([6.0, 8.0], "1-10") == (7.0, 1.0, 10.0)
+
+
+def test_unit_interval_is_clipped_to_0_1():
+    mean, low, high = mean_ci([0.99, 1.0, 0.2], "unit")
+    assert high == 1.0 and low >= 0.0
+
+
+def test_one_step_score_has_no_interval():
     assert mean_ci([5.0], "1-10") == (5.0, None, None)
 
 

@@ -43,6 +43,13 @@ def _figure(summary) -> str:
     return text
 
 
+def _figure_scored(summary) -> str:
+    text = _fmt(summary.scored_mean, summary.scale)
+    if summary.scored_ci_low is not None:
+        text += f" [{_fmt(summary.scored_ci_low, summary.scale)}, {_fmt(summary.scored_ci_high, summary.scale)}]"
+    return text
+
+
 def score(
     predictions: Annotated[Path, typer.Argument(help="Predictions, one Prediction JSON line each.", exists=True)],
     bench: Annotated[str, typer.Option("--bench", help="The benchmark SOURCE the predictions answer.")],
@@ -113,16 +120,22 @@ def _print_run(run, benchmark, n_predictions: int) -> None:
         highlight=False,
     )
     overall = [s for s in run.summaries if s.group == "all"]
-    table = Table(title="Dataset (mean over scored samples, 95% CI; failures counted, not dropped)")
-    for column in ("metric", "scale", "samples", "scored", "failed", "mean [95% CI]", "notes"):
+    table = Table(
+        title="Dataset (95% CI; answer % is over all samples, a failed or missing prediction counting as wrong; "
+        "step scores are over the scored samples, failures counted beside them)"
+    )
+    for column in ("metric", "scale", "samples", "scored", "failed", "mean [95% CI]", "over", "notes"):
         table.add_column(column)
     for s in overall:
         notes = ""
         if s.scale == "1-10" and s.mean is not None:
             notes = f"Steps % = {s.steps_percent:.2f}"
         if s.metric == "answer":
-            notes = ", ".join(f"{k}: {v}" for k, v in sorted(s.decided_by.items()))
-        table.add_row(s.metric, SCALE_LABEL[s.scale], str(s.n), str(s.scored), str(s.failed), _figure(s), notes)
+            scored = _figure_scored(s)
+            notes = f"over scored samples: {scored}; " + ", ".join(f"{k}: {v}" for k, v in sorted(s.decided_by.items()))
+        table.add_row(
+            s.metric, SCALE_LABEL[s.scale], str(s.n), str(s.scored), str(s.failed), _figure(s), s.over, notes
+        )
     console.print(table)
 
     attribute_table = Table(title="Attributes (dataset mean; the two scales are never mixed)")
