@@ -19,6 +19,12 @@ def run(*args: str):
     return CliRunner().invoke(app, ["generate", *args])
 
 
+@pytest.fixture(autouse=True)
+def own_store(tmp_path, monkeypatch):
+    """Each test starts from an empty run store, so what it counts as made was made by it."""
+    monkeypatch.setenv("LLAMAV_STORE", str(tmp_path / "store" / "llamav.db"))
+
+
 @pytest.fixture()
 def picture(tmp_path):
     path = tmp_path / "bars.png"
@@ -71,7 +77,7 @@ def test_a_benchmark_writes_one_prediction_line_per_sample(bench_file, tmp_path)
     for line in lines:
         assert {"stages", "steps", "final_answer", "flags", "cost"} <= line.keys()
         assert line["cost"]["model_calls"] == 4
-    assert "2 predictions, 0 failed" in result.output
+    assert "2 predictions (2 made, 0 resumed), 0 failed" in result.output
 
 
 def test_the_built_in_synthetic_benchmark_runs(tmp_path):
@@ -117,9 +123,11 @@ def test_resume_keeps_good_predictions_and_makes_only_the_missing_and_failed_one
     partial = tmp_path / "partial.jsonl"
     partial.write_text(first + "\n" + failed.model_dump_json() + "\n" + third[: len(third) // 2])
 
-    result = run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(partial), "--resume")
+    # Another store: only the file can tell this run what was done.
+    result = run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(partial), "--resume",
+                 "--store", str(tmp_path / "other.db"))
     assert result.exit_code == 0, result.output
-    assert "3 predictions (1 resumed), 0 failed" in result.output
+    assert "3 predictions (2 made, 1 resumed), 0 failed" in result.output
     lines = partial.read_text().splitlines()
     assert lines[0] == first  # kept as it was, not made again
     by_id = {Prediction.model_validate_json(line).sample_id: json.loads(line) for line in lines}
@@ -128,6 +136,41 @@ def test_resume_keeps_good_predictions_and_makes_only_the_missing_and_failed_one
     for sample_id in ("q1", "q2"):  # made again, with the same seed: the same reasoning
         assert by_id[sample_id]["stages"] == fresh[sample_id]["stages"]
         assert by_id[sample_id]["error"] is None
+
+
+def test_a_smaller_limit_on_resume_keeps_every_line_already_written(bench_file, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    assert run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(out)).exit_code == 0
+    before = out.read_text().splitlines()
+    result = run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(out), "--resume",
+                 "--limit", "2")
+    assert result.exit_code == 0, result.output
+    assert "2 predictions (0 made, 2 resumed)" in result.output
+    assert sorted(out.read_text().splitlines()) == sorted(before)
+
+
+def test_the_same_command_again_makes_nothing_and_keeps_the_file(bench_file, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    assert run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(out)).exit_code == 0
+    before = out.read_text()
+    result = run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "3 predictions (0 made, 3 resumed)" in result.output
+    assert out.read_text() == before
+
+
+def test_out_holding_another_runs_predictions_is_not_overwritten_unless_asked(bench_file, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    assert run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--out", str(out)).exit_code == 0
+    before = out.read_text()
+    result = run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--seed", "3", "--limit", "1",
+                 "--out", str(out))
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    assert out.read_text() == before
+    result = run(*FAST, "--bench", str(bench_file), "--strategy", "greedy", "--seed", "3", "--limit", "1",
+                 "--out", str(out), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["seed"] for line in out.read_text().splitlines()] == [3]
 
 
 def test_resume_refuses_a_file_made_with_other_settings(bench_file, tmp_path):

@@ -42,8 +42,16 @@ def generate(
     ),
     out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here as JSON lines."),
     resume: bool = typer.Option(
-        False, "--resume", help="Keep the good predictions already in --out (same settings); make only the rest."
+        False, "--resume", help="Continue --out: its good lines are kept and not made again (always the case for a "
+        "file of the same settings; kept for scripts)."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an --out file that holds another run's predictions."
+    ),
+    store: Optional[Path] = typer.Option(
+        None, "--store", help="The run store (SQLite; default runs/llamav.db or $LLAMAV_STORE)."
+    ),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Make failed predictions in the store again."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="auto | bf16 | fp16 | fp32 (hf backends)"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N | auto (device_map=auto)"),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, help="Cap on each turn's tokens."),
@@ -51,61 +59,159 @@ def generate(
     top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0),
     judge_max_new_tokens: int = typer.Option(128, "--judge-max-new-tokens", min=1, help="stage-beam's judge verdicts."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run a checkpoint's own code."),
+    model_args: Optional[str] = typer.Option(
+        None, "--model-args", help="Backend options k=v,... (dtype, device, base_url, revision, ...)."
+    ),
 ) -> None:
-    """Reason step by step about an image (--image, --question) or a benchmark (--bench)."""
+    """Reason step by step about an image (--image, --question) or a benchmark (--bench).
+
+    A benchmark's predictions go to the run store as they are made (one commit per batch) and are
+    exported to --out; the same command after a crash makes only what is missing."""
     from rich.console import Console
 
     err = Console(stderr=True, soft_wrap=True)
     try:
+        options = _model_options(model_args, dtype=dtype, device=device, trust_remote_code=trust_remote_code or None)
         _check_names(protocol, strategy)
-        if bench is not None:
-            if image is not None or question is not None:
-                raise BadInput("give either --image with --question, or --bench, not both")
-            samples, skipped = _bench_samples(bench, limit)
-            if resume and out is None:
-                raise BadInput("--resume needs --out: the file to resume")
-        else:
+        settings = dict(
+            protocol=protocol, strategy=strategy, beams=beams, seed=seed, temperature=temperature, top_p=top_p,
+            max_new_tokens=max_new_tokens, judge_max_new_tokens=judge_max_new_tokens,
+        )
+        if bench is None:
             if limit is not None or resume:
                 raise BadInput("--limit and --resume go with --bench")
-            samples, skipped = [_image_sample(image, question)], []
-        reasoner = _reasoner(
-            model,
-            {"dtype": dtype, "device": device, "trust_remote_code": trust_remote_code or None},
-            protocol=protocol,
-            strategy=strategy,
-            beams=beams,
-            seed=seed,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            judge_max_new_tokens=judge_max_new_tokens,
-        )
-        done = _resumable(out, reasoner, samples) if resume and out.exists() else {}
+            sample = _image_sample(image, question)
+            reasoner = _reasoner(model, options, **settings)
+        else:
+            if image is not None or question is not None:
+                raise BadInput("give either --image with --question, or --bench, not both")
+            if resume and out is None:
+                raise BadInput("--resume needs --out: the file to resume")
+            config = _run_config(model, bench, limit, options, batch_size, retry_failed, settings)
+            samples, skipped = _bench_samples(bench, limit)
+            kept = _out_file(out, config, samples, overwrite) if out is not None and out.exists() else {}
     except BadInput as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
+    if bench is None:
+        prediction = reasoner(sample)
+        _show(prediction)
+        if out is not None:
+            _write(out, [prediction])
+        if prediction.error:
+            err.print(f"[red]failed:[/red] {prediction.error}", highlight=False)
+            raise typer.Exit(1)
+        return
+
     for row in skipped:
         err.print(f"skipped {row.source} row {row.row}: {row.reason}", highlight=False)
-    if bench is None:
-        predictions = [reasoner(samples[0])]
-        _show(predictions[0])
-        if out is not None:
-            _write(out, predictions)
+    try:
+        generated = _run_bench(config, samples, kept, store, err)
+    except BadInput as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    predictions = [generated.predictions[s.id] for s in samples]
+    if out is None:
+        for prediction in predictions:
+            typer.echo(prediction.model_dump_json())
     else:
-        predictions = _run_bench(reasoner, samples, out, err, done, batch_size)
+        _export(out, predictions, overwrite)
     failed = [p for p in predictions if p.error]
     for prediction in failed:
         err.print(f"[red]failed:[/red] {prediction.error}", highlight=False)
-    if bench is not None:
-        err.print(
-            f"{len(predictions)} predictions" + (f" ({len(done)} resumed)" if resume else "")
-            + f", {len(failed)} failed, {len(skipped)} rows skipped"
-            + (f"; written to {out}" if out else ""),
-            highlight=False,
-        )
+    err.print(
+        f"{len(predictions)} predictions ({generated.made} made, {len(predictions) - generated.made} resumed), "
+        f"{len(failed)} failed, {len(skipped)} rows skipped" + (f"; written to {out}" if out else ""),
+        highlight=False,
+    )
     if predictions and len(failed) == len(predictions):
         raise typer.Exit(1)
+
+
+def _model_options(model_args: str | None, **flags) -> dict:
+    from llamav.evaluate import parse_kv
+
+    try:
+        options = parse_kv(model_args)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    return {**options, **{k: v for k, v in flags.items() if v is not None}}
+
+
+def _run_config(model, bench, limit, options, batch_size, retry_failed, settings):
+    from pydantic import ValidationError
+
+    from llamav.evaluate import RunConfig, check_backend, reasoner_settings
+
+    try:
+        config = RunConfig(model=model, bench=bench, limit=limit, model_args=options, batch_size=batch_size,
+                           retry_failed=retry_failed, **settings)
+        reasoner_settings(config)
+        check_backend(model)
+    except (ValidationError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc).splitlines()[0]
+        raise BadInput(f"--model {model}: {message}" if isinstance(exc, KeyError) else message) from None
+    return config
+
+
+def _out_file(out: Path, config, samples, overwrite: bool) -> dict:
+    """The good predictions of an existing --out file, which this run takes instead of making them
+    again. A file made with other settings is refused (not mixed, not overwritten) unless
+    --overwrite."""
+    from llamav.evaluate import read_resumable
+
+    wanted = {sample.id for sample in samples}
+    ours = (config.model, config.protocol, config.strategy, config.seed, config.generation_params)
+    kept = {}
+    for number, prediction in read_resumable(out):
+        params = {key: prediction.params.get(key) for key in config.generation_params}
+        theirs = (prediction.model, prediction.protocol, prediction.strategy, prediction.seed, params)
+        if theirs != ours:
+            if overwrite:
+                return {}
+            raise BadInput(f"--out {out} line {number} was made with other settings {theirs}; this run is "
+                           f"{ours}. Use another --out, or --overwrite to replace it.")
+        if prediction.error is None and prediction.sample_id in wanted:
+            kept[prediction.sample_id] = prediction
+    return kept
+
+
+def _run_bench(config, samples, kept: dict, store_path: Path | None, err):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from llamav.evaluate import Store, default_store_path, generate_missing, generation_key, load_reasoner
+
+    key = generation_key(config)
+    columns = (TextColumn("reasoning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Store(store_path or default_store_path()) as store:
+        # Lines of --out that the store lacks (a file from elsewhere): take them in, never redo them.
+        have = store.predictions(key, samples)
+        adopt = [(s, kept[s.id]) for s in samples if s.id in kept and (s.id not in have or have[s.id].error)]
+        if adopt:
+            store.add_predictions(key, adopt)
+
+        def make_reasoner():  # only called when something is missing: a finished run loads nothing
+            return _reasoner(config.model, config.model_args, **config.decode_settings())
+
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("samples", total=len(samples))
+            return generate_missing(
+                store, key, samples, make_reasoner, batch_size=config.batch_size,
+                retry_failed=config.retry_failed, on_done=lambda n: progress.advance(task, n),
+            )
+
+
+def _export(out: Path, predictions, overwrite: bool) -> None:
+    """Write --out from the store: this run's predictions, after every other line the file already
+    held (a smaller --limit never shortens the file)."""
+    from llamav.evaluate import read_resumable, write_lines_atomically
+
+    ours = {p.sample_id for p in predictions}
+    earlier = [] if overwrite or not out.exists() else [
+        p.model_dump_json() for _, p in read_resumable(out) if p.sample_id not in ours
+    ]
+    write_lines_atomically(out, [*earlier, *(p.model_dump_json() for p in predictions)])
 
 
 def _check_names(protocol: str, strategy: str) -> None:
@@ -177,64 +283,6 @@ def _reasoner(spec: str, options: dict, **settings):
         return Reasoner(model, **settings)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
-
-
-def _resumable(out: Path, reasoner, samples) -> dict:
-    """The predictions in `out` that this run would make again: same model and settings, a sample
-    of this benchmark, no error. Failed predictions and lines cut short by a crash are made anew;
-    a file made with other settings is refused rather than mixed."""
-    from pydantic import ValidationError
-
-    from llamav.records import Prediction
-
-    wanted = {sample.id for sample in samples}
-    settings = (reasoner.model.name, reasoner.protocol, reasoner.strategy, reasoner.seed, reasoner.params)
-    kept = {}
-    for number, line in enumerate(out.read_text(encoding="utf-8").splitlines(), start=1):
-        try:
-            prediction = Prediction.model_validate_json(line)
-        except ValidationError:
-            continue
-        params = {key: prediction.params.get(key) for key in reasoner.params}
-        theirs = (prediction.model, prediction.protocol, prediction.strategy, prediction.seed, params)
-        if theirs != settings:
-            raise BadInput(f"--resume: {out} line {number} was made with other settings {theirs}; "
-                           f"this run is {settings}. Use another --out.")
-        if prediction.error is None and prediction.sample_id in wanted:
-            kept[prediction.sample_id] = prediction
-    return kept
-
-
-def _run_bench(reasoner, samples, out: Path | None, err, done: dict, batch_size: int = 1):
-    import sys
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    predictions = list(done.values())
-    if out is not None:
-        # Rewrite the kept lines first (through a temporary file, so a crash here loses nothing),
-        # then append: the file only ever holds whole, good predictions.
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(out.name + ".partial")
-        _write(partial, predictions)
-        partial.replace(out)
-    handle = out.open("a", encoding="utf-8") if out is not None else sys.stdout
-    columns = (TextColumn("reasoning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    try:
-        with Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task("samples", total=len(samples), completed=len(done))
-            todo = [sample for sample in samples if sample.id not in done]
-            for start in range(0, len(todo), batch_size):
-                group = todo[start : start + batch_size]
-                for prediction in reasoner.batch(group):
-                    handle.write(prediction.model_dump_json() + "\n")
-                    predictions.append(prediction)
-                handle.flush()  # a crash keeps every line already made
-                progress.advance(task, len(group))
-    finally:
-        if out is not None:
-            handle.close()
-    return predictions
 
 
 def _write(out: Path, predictions) -> None:

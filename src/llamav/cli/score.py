@@ -7,6 +7,7 @@ columns; every table counts the samples that failed beside the figures computed 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -62,19 +63,29 @@ def score(
     out: Annotated[Path | None, typer.Option("--out", help="Write one JSON line per sample here.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Judge seed.")] = 0,
     cache: Annotated[Path | None, typer.Option("--cache", help="Judge cache (SQLite file).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Judge everything afresh; store nothing.")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Score and judge everything afresh; keep nothing (no cache, no store).")
+    ] = False,
     embedding_model: Annotated[
         str | None, typer.Option("--embedding-model", help="Sentence-transformers name or path for ROSCOE-SA.")
     ] = None,
     rel_tol: Annotated[float, typer.Option("--rel-tol", help="Relative tolerance for numeric answers.")] = 0.0,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="The run store (SQLite; default runs/llamav.db or $LLAMAV_STORE).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an --out file that holds other scores.")] = False,
     category_map: Annotated[
         Path | None,
         typer.Option("--category-map", exists=True, help="JSON {id: category} or CSV idx,category (VRC-Bench has none)."),
     ] = None,
 ) -> None:
-    """Score predictions: final answer, ROSCOE-SA and/or the LLM step judge, per dataset and category."""
+    """Score predictions: final answer, ROSCOE-SA and/or the LLM step judge, per dataset and category.
+
+    Scores go to the run store (--store) as they are made: the same command again computes nothing,
+    and after a crash it computes only what is missing."""
     from llamav.bench import SourceError, load_source
-    from llamav.metrics import SCORERS, ScoreConfig, default_cache_path, read_predictions, score_predictions
+    from llamav.evaluate import RunConfig, read_predictions, score_missing
+    from llamav.metrics import SCORERS, ScoreConfig, default_cache_path, summarize
 
     metrics = [m.strip() for m in metric.split(",") if m.strip()]
     unknown = [m for m in metrics if m not in SCORERS]
@@ -82,35 +93,104 @@ def score(
         raise _fail(f"unknown metric(s) {unknown}; known: {', '.join(SCORERS.names())}")
     if "judge" in metrics and judge is None:
         raise _fail("--metric judge needs --judge MODEL")
+    if out is not None and out.exists() and not overwrite and not _same_scores_file(out, predictions):
+        raise _fail(f"--out {out} exists and holds other scores; use another --out, or --overwrite to replace it")
     try:
         preds = read_predictions(predictions)
         benchmark = load_source(bench, category_map=category_map)
     except (ValueError, SourceError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
+    run_config = RunConfig(
+        bench=bench, metrics=metrics, judge=judge, judge_samples=judge_samples, judge_concurrency=judge_concurrency,
+        seed=seed, embedding_model=embedding_model, rel_tol=rel_tol, floor=False,
+    )
     config = ScoreConfig(
         judge=judge, judge_samples=judge_samples, judge_concurrency=judge_concurrency, seed=seed,
         cache=None if no_cache else (cache or default_cache_path()),
         embedding_model=embedding_model, rel_tol=rel_tol,
     )
-    if "judge" in metrics:
-        # Judging a benchmark takes minutes (an API) to hours (a local model): show it moving.
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    by_id = {p.sample_id: p for p in preds}
+    known = {s.id for s in benchmark.samples}
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        columns = (TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task("judge", total=len(benchmark))
-            config.on_judged = lambda _metric: progress.advance(task)
-            run = score_predictions(benchmark.samples, preds, metrics, config)
-    else:
-        run = score_predictions(benchmark.samples, preds, metrics, config)
+    columns = (TextColumn("scoring {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    bars = Progress(*columns, console=Console(stderr=True), transient=True)
+    with _store(store, no_cache) as run_store, bars as progress:
+        tasks = {m: progress.add_task(m, total=len(benchmark)) for m in metrics}
+        scored = score_missing(
+            run_store, benchmark.samples, by_id, metrics, run_config, config,
+            on_done=lambda m, n: progress.advance(tasks[m], n),
+        )
+    lines = [
+        {
+            "sample_id": sample.id,
+            "category": sample.category,
+            "model": by_id[sample.id].model if sample.id in by_id else None,
+            "scores": {m: scored.scores[m][sample.id].model_dump() for m in metrics},
+        }
+        for sample in benchmark.samples
+    ]
+    categories = {s.id: s.category for s in benchmark.samples}
+    run = ScoringSummary(
+        lines=lines,
+        summaries=summarize([scored.scores[m][s.id] for m in metrics for s in benchmark.samples], categories),
+        unmatched=sorted(set(by_id) - known),
+    )
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", encoding="utf-8") as handle:
-            for line in run.lines:
-                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+        from llamav.evaluate import write_lines_atomically
+
+        write_lines_atomically(out, (json.dumps(line, ensure_ascii=False) for line in lines))
     _print_run(run, benchmark, len(preds))
+    console.print(f"{scored.made} scores computed, the rest read from the store", highlight=False)
     if out is not None:
         console.print(f"wrote {len(run.lines)} lines to {out}", highlight=False)
+
+
+@dataclass
+class ScoringSummary:
+    lines: list[dict]
+    summaries: list
+    unmatched: list[str] = field(default_factory=list)  # predicted ids absent from the benchmark
+
+
+def _store(path: Path | None, no_cache: bool):
+    """The run store; with --no-cache, a throwaway one (nothing is kept, everything is computed)."""
+    import contextlib
+    import tempfile
+
+    from llamav.evaluate import Store, default_store_path
+
+    if not no_cache:
+        return Store(path or default_store_path())
+    stack = contextlib.ExitStack()
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="llamav-score-"))
+    store = Store(Path(folder) / "throwaway.db")
+    stack.callback(store.close)
+
+    @contextlib.contextmanager
+    def scoped():
+        with stack:
+            yield store
+
+    return scoped()
+
+
+def _same_scores_file(out: Path, predictions: Path) -> bool:
+    """An --out file this command may rewrite: empty, or scores of the same predictions' model."""
+    try:
+        lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (ValueError, OSError):
+        return False
+    if not lines:
+        return True
+    models = {line.get("model") for line in lines if isinstance(line, dict)} - {None}
+    try:
+        from llamav.evaluate import read_predictions
+
+        ours = {p.model for p in read_predictions(predictions)}
+    except (ValueError, OSError):
+        return False
+    return all(isinstance(line, dict) and "scores" in line for line in lines) and models <= ours
 
 
 def _print_run(run, benchmark, n_predictions: int) -> None:

@@ -35,7 +35,6 @@ from llamav.metrics._run import (
     ScoringRun,
     agreement,
     judge_spread,
-    read_predictions,
     read_score_lines,
     score_predictions,
 )
@@ -48,7 +47,6 @@ __all__ = [
     "ScoringRun",
     "agreement",
     "judge_spread",
-    "read_predictions",
     "read_score_lines",
     "score_predictions",
     "ANSWER_PROMPT_VERSION",

@@ -21,29 +21,6 @@ from llamav.metrics._scorers import ScoreConfig, build_scorers
 from llamav.records import Prediction, Sample, Score
 
 
-def read_predictions(path: str | Path) -> list[Prediction]:
-    """Prediction records, one JSON line each. A bad line or a repeated sample id is an error
-    naming the line: scoring two answers to one sample would double-count it."""
-    predictions: list[Prediction] = []
-    seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                prediction = Prediction.model_validate_json(line)
-            except ValueError as exc:
-                raise ValueError(f"{path}:{line_no}: not a Prediction record ({exc})") from None
-            if prediction.sample_id in seen:
-                raise ValueError(
-                    f"{path}:{line_no}: sample {prediction.sample_id!r} already predicted on line "
-                    f"{seen[prediction.sample_id]}; score one model's predictions per file"
-                )
-            seen[prediction.sample_id] = line_no
-            predictions.append(prediction)
-    return predictions
-
-
 @dataclass
 class ScoringRun:
     lines: list[dict[str, Any]]  # one per sample: id, category, model, every metric's Score

@@ -1,0 +1,214 @@
+"""The run loop: make what the store lacks, read back what it has.
+
+    predictions = generate_missing(store, key, samples, reasoner_factory, batch_size=8)
+    scores = score_missing(store, samples, predictions, ["answer", "roscoe"], score_config)
+
+Generation goes through `Reasoner.batch`; scoring through the scorers registered in
+`llamav.metrics`. Each batch is committed as soon as it is done. The model is loaded only when
+something is missing, so a rerun of a finished evaluation loads nothing and calls nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from llamav.evaluate._config import RunConfig, digest, model_identity, semantic_options
+from llamav.evaluate._store import GenerationKey, Store, prediction_hash, score_key
+from llamav.records import Cost, Prediction, Sample, Score
+
+Hook = Callable[[int], None]
+
+# Scores of this many samples are computed and committed together: big enough for ROSCOE-SA to
+# embed in full batches, small enough that a crash costs seconds.
+SCORE_CHUNK = 32
+
+
+# -- generation --------------------------------------------------------------------------------
+
+
+def reasoner_settings(config: RunConfig):
+    """A Reasoner without a model: checks protocol, strategy and decoding settings before anything
+    is loaded (a typo fails in a second, not after the weights)."""
+    from llamav.reasoning import Reasoner
+
+    return Reasoner(None, **config.decode_settings())
+
+
+def generation_key(config: RunConfig) -> GenerationKey:
+    return GenerationKey(
+        model_identity=model_identity(config.model, config.model_args),
+        generation_hash=config.generation_hash(),
+        protocol=config.protocol,
+        strategy=config.strategy,
+        seed=config.seed,
+    )
+
+
+def load_reasoner(config: RunConfig):
+    from llamav.models import load_model
+
+    model = load_model(config.model, **config.model_args)
+    return dataclasses.replace(reasoner_settings(config), model=model)
+
+
+@dataclass
+class Generated:
+    predictions: dict[str, Prediction]  # sample id -> prediction (failed ones included)
+    made: int = 0  # predictions made by this call (the rest came from the store)
+    cost: Cost = field(default_factory=Cost)  # what this call spent
+
+
+def generate_missing(
+    store: Store,
+    key: GenerationKey,
+    samples: Sequence[Sample],
+    make_reasoner: Callable[[], Any],
+    *,
+    batch_size: int = 1,
+    retry_failed: bool = False,
+    on_done: Hook | None = None,
+) -> Generated:
+    """Every sample's prediction: from the store where it has one, made (and committed batch by
+    batch) where it does not. Failed predictions are kept as they are unless `retry_failed`."""
+    have = store.predictions(key, samples)
+    todo = [s for s in samples if s.id not in have or (retry_failed and have[s.id].error)]
+    if on_done is not None:
+        on_done(len(samples) - len(todo))
+    result = Generated(predictions={s.id: have[s.id] for s in samples if s.id in have})
+    if not todo:
+        return result
+    reasoner = make_reasoner()
+    for start in range(0, len(todo), batch_size):
+        group = todo[start : start + batch_size]
+        made = reasoner.batch(group)
+        store.add_predictions(key, list(zip(group, made)))
+        _record(result, group, made)
+        if on_done is not None:
+            on_done(len(group))
+    return result
+
+
+def _record(result: Generated, group: Sequence[Sample], made: Sequence[Prediction]) -> None:
+    for sample, prediction in zip(group, made):
+        result.predictions[sample.id] = prediction
+        result.cost = result.cost + prediction.cost
+        result.made += 1
+
+
+# -- scoring -----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def scoring_code_digest() -> str:
+    """A digest of llamav's scoring code: a change to a rule or to ROSCOE-SA re-scores (the judge's
+    verdicts still come from its own cache, so that costs no judge calls)."""
+    import llamav.metrics
+    import llamav.text
+
+    files = sorted(Path(llamav.metrics.__file__).parent.glob("*.py")) + [Path(llamav.text.__file__)]
+    return digest([[f.name, f.read_text(encoding="utf-8")] for f in files])
+
+
+def scorer_hash(metric: str, config: RunConfig) -> str:
+    """What decides a metric's score of a prediction, beyond the prediction and the reference."""
+    from llamav.metrics import ANSWER_PROMPT_VERSION, DEFAULT_MODEL, STEP_PROMPT_VERSION
+
+    judge = None
+    if config.judge is not None:
+        judge = {"model": model_identity(config.judge, config.judge_args), "args": semantic_options(config.judge_args),
+                 "seed": config.seed}
+    parts: dict[str, Any] = {"metric": metric, "code": scoring_code_digest()}
+    if metric == "answer":
+        parts |= {"rel_tol": config.rel_tol, "judge": judge, "prompt": ANSWER_PROMPT_VERSION if judge else None}
+    elif metric == "roscoe":
+        parts |= {"embedding_model": config.embedding_model or DEFAULT_MODEL}
+    elif metric == "judge":
+        parts |= {"judge": judge, "judge_samples": config.judge_samples, "prompt": STEP_PROMPT_VERSION}
+    else:
+        parts |= {"config": config.run_hash()}  # a scorer registered elsewhere: keyed by the whole run
+    return digest(parts)
+
+
+def foreign_chains(samples: Sequence[Sample], seed: int = 0) -> dict[str, Prediction]:
+    """For each sample, another sample's reference chain from the same category, posing as its
+    response. Scored like a prediction, it gives the floor of a steps metric: what a fluent chain
+    about a different problem of the same kind already earns. Samples are put in a seeded order
+    within each category and each takes the next one's chain; a category of one has no floor."""
+    by_category: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_category.setdefault(sample.category, []).append(sample)
+    floors: dict[str, Prediction] = {}
+    for members in by_category.values():
+        if len(members) < 2:
+            continue
+        order = sorted(members, key=lambda s: s.id)
+        random.Random(f"{seed}:foreign").shuffle(order)
+        for i, sample in enumerate(order):
+            other = order[(i + 1) % len(order)]
+            floors[sample.id] = Prediction(
+                sample_id=sample.id, model="foreign-chain", protocol="reference", strategy="foreign-chain",
+                seed=seed, steps=list(other.steps), final_answer=other.final_answer, params={"chain_of": other.id},
+            )
+    return floors
+
+
+@dataclass
+class Scored:
+    scores: dict[str, dict[str, Score]]  # metric -> sample id -> score
+    made: int = 0  # scores computed by this call
+
+
+def score_missing(
+    store: Store,
+    samples: Sequence[Sample],
+    predictions: dict[str, Prediction | None],
+    metrics: Sequence[str],
+    config: RunConfig,
+    score_config,
+    *,
+    on_done: Callable[[str, int], None] | None = None,
+) -> Scored:
+    """One Score per sample and metric. A sample without a usable prediction gets its failure
+    Score from the scorer (never stored: it follows from the prediction); the others are read from
+    the store or computed chunk by chunk and committed."""
+    from llamav.metrics import build_scorers
+
+    result = Scored(scores={})
+    for metric, scorer in zip(metrics, build_scorers(metrics, score_config)):
+        hashed = scorer_hash(metric, config)
+        usable = [s for s in samples if predictions.get(s.id) is not None and not predictions[s.id].error]
+        digests = {s.id: prediction_hash(predictions[s.id]) for s in usable}
+        have = store.scores(hashed, [(s, digests[s.id]) for s in usable])
+        by_id: dict[str, Score] = {}
+        todo = []
+        for sample in usable:
+            stored = have.get(score_key(hashed, digests[sample.id], sample))
+            if stored is None or (config.retry_failed and stored.error):
+                todo.append(sample)
+            else:
+                by_id[sample.id] = stored
+        unusable = [s for s in samples if s.id not in digests]
+        if unusable:
+            for sample, score in zip(unusable, scorer.score([(s, predictions.get(s.id)) for s in unusable])):
+                by_id[sample.id] = score
+        if on_done is not None:
+            on_done(metric, len(samples) - len(todo))
+        # A judge commits after every `judge_concurrency` samples: its calls are the costly ones.
+        size = config.judge_concurrency if metric == "judge" else SCORE_CHUNK
+        for start in range(0, len(todo), size):
+            chunk = todo[start : start + size]
+            made = scorer.score([(s, predictions[s.id]) for s in chunk])
+            store.add_scores(hashed, [(s, digests[s.id], score) for s, score in zip(chunk, made)])
+            for sample, score in zip(chunk, made):
+                by_id[sample.id] = score
+            result.made += len(chunk)
+            if on_done is not None:
+                on_done(metric, len(chunk))
+        result.scores[metric] = {s.id: by_id[s.id] for s in samples}
+    return result
