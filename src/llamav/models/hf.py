@@ -194,19 +194,9 @@ class HFModel:
     # -- prompts ---------------------------------------------------------------------------------
 
     def _conversation(self, messages: list[Message], image: Any | None) -> list[dict[str, Any]]:
-        if self.text_only:
-            if image is not None:
-                raise ValueError(f"{self.name} is a text-only model: it cannot be given an image")
-            # Text chat templates expect plain string content, not content parts.
-            return [{"role": m.role, "content": m.text} for m in messages]
-        conversation = []
-        for message in messages:
-            content: list[dict[str, Any]] = []
-            if message.has_image and image is not None:
-                content.append({"type": "image", "image": image})
-            content.append({"type": "text", "text": message.text})
-            conversation.append({"role": message.role, "content": content})
-        return conversation
+        if self.text_only and image is not None:
+            raise ValueError(f"{self.name} is a text-only model: it cannot be given an image")
+        return chat_conversation(messages, image, text_only=self.text_only)
 
     def _template_flags(self, messages: list[Message]) -> dict[str, bool]:
         # A final assistant message is a draft to continue (stage-wise decoding), not a closed turn.
@@ -214,11 +204,8 @@ class HFModel:
         return {"add_generation_prompt": not continuing, "continue_final_message": continuing}
 
     def _chat_text(self, messages: list[Message], with_image: bool) -> str:
-        conversation = self._conversation(messages, object() if with_image else None)
-        for turn in conversation:  # the template needs only the image's place, not its pixels
-            if not isinstance(turn["content"], str):
-                turn["content"] = [{"type": "image"} if p["type"] == "image" else p for p in turn["content"]]
-        return self.processor.apply_chat_template(conversation, tokenize=False, **self._template_flags(messages))
+        return render_chat(self.processor, messages, with_image, text_only=self.text_only,
+                           **self._template_flags(messages))
 
     def _encode(self, messages: list[Message], image: Any | None):
         if image is not None and not any(m.has_image for m in messages):
@@ -308,6 +295,32 @@ class HFModel:
         self._prefixes.append(_Prefix(image_key, prompt[:target].clone(), cache))
         del self._prefixes[:-PREFIX_CACHE_SLOTS]
         return copy.deepcopy(cache)
+
+
+def chat_conversation(messages: list[Message], image: Any | None, text_only: bool = False) -> list[dict[str, Any]]:
+    """Messages in the shape chat templates take: content parts, the image first in the message
+    that carries it. Inference and training (`llamav train`) both render prompts through this."""
+    if text_only:
+        # Text chat templates expect plain string content, not content parts.
+        return [{"role": m.role, "content": m.text} for m in messages]
+    conversation = []
+    for message in messages:
+        content: list[dict[str, Any]] = []
+        if message.has_image and image is not None:
+            content.append({"type": "image", "image": image})
+        content.append({"type": "text", "text": message.text})
+        conversation.append({"role": message.role, "content": content})
+    return conversation
+
+
+def render_chat(processor: Any, messages: list[Message], with_image: bool, *, text_only: bool = False,
+                **template_flags: bool) -> str:
+    """The chat template's text for `messages`, with the image's placeholder where it goes."""
+    conversation = chat_conversation(messages, object() if with_image else None, text_only=text_only)
+    for turn in conversation:  # the template needs only the image's place, not its pixels
+        if not isinstance(turn["content"], str):
+            turn["content"] = [{"type": "image"} if p["type"] == "image" else p for p in turn["content"]]
+    return processor.apply_chat_template(conversation, tokenize=False, **template_flags)
 
 
 def _is_tokenizer(processor: Any) -> bool:

@@ -1,0 +1,472 @@
+"""Training data: every dataset becomes `Dialogue`s, one image and the questions asked about it.
+
+An adapter reads one dataset's published schema and writes, for each question, the reference text
+of the four LlamaV-o1 stages it has (summary, caption, reasoning, conclusion). How those stages
+become user and assistant turns is not the adapter's business: `conversation.py` builds the turns
+with the reasoner's own protocol, so training and inference prompt alike.
+
+Adapters are registered by name (`ADAPTERS`) and chosen by a dataset's `format`, or guessed from
+its source. A row that cannot become a dialogue is skipped with its reason and counted, never
+dropped silently.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llamav.reasoning.parse import tagged_stages
+from llamav.records import Sample
+from llamav.registry import Registry
+
+STAGES = ("summary", "caption", "reasoning", "conclusion")
+
+
+class DataError(ValueError):
+    """A dataset cannot be loaded at all (missing file, unknown format, unreadable schema)."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One question about the image and the reference text of each stage it has."""
+
+    question: str
+    stages: dict[str, str]
+    # Option texts (A, B, ...) when the question is multiple choice and they are known apart from
+    # the question; the protocol then asks for a letter, exactly as at inference.
+    options: list[str] | None = None
+
+    def as_sample(self, dialogue: Dialogue) -> Sample:
+        """The exchange as the Sample a protocol plans from (the plan reads question and options)."""
+        return Sample(
+            id=dialogue.id,
+            question=self.question,
+            image=dialogue.image,
+            steps=[],
+            final_answer=self.stages.get("conclusion", ""),
+            options=self.options,
+            source=dialogue.source,
+        )
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    """One training conversation: an image and one or more exchanges about it, in order."""
+
+    id: str
+    image: bytes = field(repr=False)
+    exchanges: tuple[Exchange, ...]
+    source: str = ""
+
+    def texts(self) -> Iterator[str]:
+        for exchange in self.exchanges:
+            yield exchange.question
+            yield from exchange.stages.values()
+
+
+@dataclass
+class Skipped:
+    source: str
+    row: int
+    reason: str
+
+
+@dataclass
+class Loaded:
+    """What an adapter made of a dataset: its dialogues and the rows it had to skip."""
+
+    source: str
+    dialogues: list[Dialogue]
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where the rows are and how to read them (the `datasets:` entries of a training config)."""
+
+    source: str
+    format: str
+    image_root: str | None = None
+    limit: int | None = None
+    questions_per_image: int = 1
+
+
+Adapter = Callable[[DatasetSpec], Loaded]
+ADAPTERS: Registry[Adapter] = Registry("training data format")
+
+# Sources whose format is known from their name alone.
+_KNOWN_SOURCES = (
+    (re.compile(r"^vrc-synth\b"), "vrc-synth"),
+    (re.compile(r"^easy-vqa\b"), "easy-vqa"),
+    (re.compile(r"^hf:ahmedheakl/llamav-o1-instruct-stage[12]\b", re.I), "llava-conversations"),
+    (re.compile(r"^hf:Xkev/LLaVA-CoT-100k\b", re.I), "llava-cot"),
+    (re.compile(r"^hf:allenai/pixmo-cap-qa\b", re.I), "pixmo-cap-qa"),
+    (re.compile(r"^hf:Luckyjhg/Geo170K\b", re.I), "geo170k"),
+    (re.compile(r"^hf:omkarthawakar/VRC-Bench\b", re.I), "vrc"),
+)
+
+
+def guess_format(source: str) -> str | None:
+    for pattern, name in _KNOWN_SOURCES:
+        if pattern.search(source):
+            return name
+    return None
+
+
+def load_dataset_spec(spec: DatasetSpec) -> Loaded:
+    try:
+        adapter = ADAPTERS.get(spec.format)
+    except KeyError as exc:
+        raise DataError(f"{spec.source}: {exc.args[0]}") from None
+    loaded = adapter(spec)
+    if spec.limit is not None:
+        loaded.dialogues = loaded.dialogues[: spec.limit]
+    return loaded
+
+
+def mix(parts: list[tuple[list[Dialogue], float]], seed: int) -> list[Dialogue]:
+    """One epoch's dialogues from several datasets.
+
+    A weight says how many times each dataset's dialogues appear per epoch: 2 repeats them all
+    twice, 0.5 keeps a seeded half. The Trainer shuffles the result; the order here is fixed.
+    """
+    rng = random.Random(seed)
+    mixed: list[Dialogue] = []
+    for dialogues, weight in parts:
+        whole, fraction = divmod(weight, 1)
+        mixed.extend(dialogues * int(whole))
+        extra = round(fraction * len(dialogues))
+        if extra:
+            mixed.extend(rng.sample(dialogues, extra))
+    return mixed
+
+
+# -- reading rows -----------------------------------------------------------------------------------
+
+
+def _rows(spec: DatasetSpec) -> Iterable[dict[str, Any]]:
+    """The rows of `hf:OWNER/NAME[:SPLIT]`, a .parquet/.json/.jsonl file, or a folder of them."""
+    import datasets
+
+    source = spec.source
+    try:
+        if source.startswith("hf:"):
+            name, _, split = source[3:].partition(":")
+            return datasets.load_dataset(name, split=split or "train")
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"{source}: no such file or folder")
+        files = sorted(p for p in path.iterdir() if p.suffix in (".parquet", ".json", ".jsonl")) if path.is_dir() else [path]
+        if not files:
+            raise DataError(f"{source}: no .parquet, .json or .jsonl file in the folder")
+        if files[0].suffix == ".parquet":
+            return datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
+        rows: list[dict[str, Any]] = []
+        for file in files:
+            text = file.read_text()
+            # LLaVA-style releases are either one JSON array or one object per line.
+            rows.extend(json.loads(text) if text.lstrip().startswith("[") else
+                        [json.loads(line) for line in text.splitlines() if line.strip()])
+        return rows
+    except DataError:
+        raise
+    except Exception as exc:  # the datasets library raises many kinds; the user needs the reason
+        raise DataError(f"{source}: cannot be loaded ({type(exc).__name__}: {exc})") from None
+
+
+def _image_bytes(value: Any, spec: DatasetSpec) -> bytes:
+    """Image bytes from what datasets and LLaVA-style files hold: a PIL image, {bytes, path},
+    raw bytes, or a path (relative to `image_root`, else to the data file's folder)."""
+    if value is None:
+        raise ValueError("no image")
+    if hasattr(value, "save"):  # a PIL image (datasets' Image feature decodes to one)
+        buffer = io.BytesIO()
+        value.save(buffer, format="PNG")
+        return buffer.getvalue()
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return value["bytes"]
+        value = value.get("path")
+        if not value:
+            raise ValueError("image has neither bytes nor path")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, list):  # some releases list the images of a row; we train on the first
+        if not value:
+            raise ValueError("empty image list")
+        return _image_bytes(value[0], spec)
+    root = Path(spec.image_root) if spec.image_root else _source_folder(spec)
+    path = Path(str(value))
+    if not path.is_absolute():
+        path = root / path
+    if not path.is_file():
+        raise ValueError(f"image file not found: {path}")
+    return path.read_bytes()
+
+
+def _source_folder(spec: DatasetSpec) -> Path:
+    path = Path(spec.source)
+    return path if path.is_dir() else path.parent
+
+
+def _each_row(spec: DatasetSpec, make: Callable[[int, dict[str, Any]], Dialogue | None]) -> Loaded:
+    loaded = Loaded(spec.source, [])
+    for index, row in enumerate(_rows(spec)):
+        try:
+            dialogue = make(index, row)
+        except (ValueError, KeyError, TypeError) as exc:
+            loaded.skipped.append(Skipped(spec.source, index, f"{type(exc).__name__}: {exc}"))
+            continue
+        if dialogue is not None:
+            loaded.dialogues.append(dialogue)
+        if spec.limit is not None and len(loaded.dialogues) >= spec.limit:
+            break
+    return loaded
+
+
+def _turns(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """LLaVA `conversations` as (role, text) pairs, role "user" or "assistant"."""
+    turns = row.get("conversations")
+    if not isinstance(turns, list) or not turns:
+        raise ValueError("no conversations")
+    roles = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
+    out = []
+    for turn in turns:
+        role = roles.get(str(turn.get("from", turn.get("role", ""))).lower())
+        if role is None:
+            raise ValueError(f"unknown speaker {turn.get('from')!r}")
+        out.append((role, str(turn.get("value", turn.get("content", "")))))
+    return out
+
+
+def _pairs(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(user text, assistant text) pairs; the user's image placeholder removed."""
+    pairs = []
+    for i in range(0, len(turns) - 1, 2):
+        (r1, question), (r2, answer) = turns[i], turns[i + 1]
+        if (r1, r2) != ("user", "assistant"):
+            raise ValueError(f"turns {i}-{i + 1} are {r1}/{r2}, expected user/assistant")
+        pairs.append((question.replace("<image>", "").strip(), answer.strip()))
+    if not pairs:
+        raise ValueError("no question/answer pair")
+    return pairs
+
+
+def _row_id(row: dict[str, Any], index: int, spec: DatasetSpec) -> str:
+    return str(row.get("id", row.get("idx", f"{Path(spec.source).name}-{index}")))
+
+
+# -- the adapters --------------------------------------------------------------------------------
+
+
+def plan_summary(question: str) -> str:
+    """A summary for data that has none: the approach, not the answer (LlamaV-o1's first turn)."""
+    return ("I will describe the image, find the details the question asks about, and reason "
+            "step by step to the answer.")
+
+
+def sample_stages(sample: Sample) -> dict[str, str]:
+    """The four stages of a sample with a verified chain (VRC-Bench's schema, vrc-synth).
+
+    The chain's first step describes the picture ("The image shows ..."): it is the caption. The
+    reasoning is the whole chain, as the reference chains that predictions are scored against.
+    """
+    first = re.sub(r"^\s*Step\s*\d+\s*[:.]\s*", "", sample.steps[0]) if sample.steps else ""
+    return {
+        "summary": plan_summary(sample.question),
+        "caption": first,
+        "reasoning": "\n".join(sample.steps),
+        "conclusion": sample.final_answer,
+    }
+
+
+def _from_samples(samples: Iterable[Sample], source: str) -> list[Dialogue]:
+    return [
+        Dialogue(
+            id=s.id,
+            image=s.image,
+            exchanges=(Exchange(s.question, sample_stages(s), options=s.options),),
+            source=source,
+        )
+        for s in samples
+    ]
+
+
+@ADAPTERS.register("vrc-synth")
+@ADAPTERS.register("vrc")
+def vrc_schema(spec: DatasetSpec) -> Loaded:
+    """vrc-synth (`vrc-synth:train?size=N&seed=S`) or any SOURCE in VRC-Bench's schema."""
+    from llamav.bench import load_source
+
+    try:
+        benchmark = load_source(spec.source, limit=spec.limit)
+    except Exception as exc:
+        raise DataError(f"{spec.source}: {exc}") from None
+    loaded = Loaded(spec.source, _from_samples(benchmark.samples, spec.source))
+    loaded.skipped = [Skipped(spec.source, s.row, s.reason) for s in benchmark.skipped]
+    return loaded
+
+
+# The four LlamaV-o1 requests as the released data words them, and LLaVA-CoT's rewording.
+_REQUEST_STAGE = (
+    (re.compile(r"summary", re.I), "summary"),
+    (re.compile(r"caption|describe", re.I), "caption"),
+    (re.compile(r"reasoning", re.I), "reasoning"),
+    (re.compile(r"final answer|conclusion", re.I), "conclusion"),
+)
+_REQUEST_LINE = re.compile(r"(?:^|\n)\s*(Please generate[^\n]*)\s*$", re.I)
+
+
+def _request_stage(text: str) -> tuple[str | None, str]:
+    """Which stage a user turn asks for, and the question text before the request (if any)."""
+    found = _REQUEST_LINE.search(text)
+    if not found:
+        return None, text.strip()
+    for pattern, stage in _REQUEST_STAGE:
+        if pattern.search(found.group(1)):
+            return stage, text[: found.start()].strip()
+    return None, text.strip()
+
+
+@ADAPTERS.register("llava-conversations")
+def llava_conversations(spec: DatasetSpec) -> Loaded:
+    """The released LlamaV-o1 curriculum (`ahmedheakl/llamav-o1-instruct-stage1` / `-stage2`):
+    LLaVA-style rows, `image` and `conversations` [{from: human|gpt, value}], whose user turns end
+    with the four requests ("Please generate a summary of the picture.", ...).
+
+    A user turn with text before its request opens a new question; a user turn with no request is
+    a plain question whose answer is the conclusion. Our own wording of the requests replaces
+    theirs when the conversation is built, so the model is trained on the prompts it will see.
+    """
+
+    def make(index: int, row: dict[str, Any]) -> Dialogue:
+        exchanges: list[Exchange] = []
+        for question, answer in _pairs(_turns(row)):
+            stage, text = _request_stage(question)
+            if stage is None or text:
+                if stage is None and not text:
+                    raise ValueError("an empty user turn")
+                exchanges.append(Exchange(text, {}))
+            if not exchanges:
+                raise ValueError(f"the first user turn asks for the {stage} but states no question")
+            exchanges[-1].stages[stage or "conclusion"] = answer
+        return Dialogue(_row_id(row, index, spec), _image_bytes(row.get("image"), spec), tuple(exchanges), spec.source)
+
+    return _each_row(spec, make)
+
+
+@ADAPTERS.register("llava-cot")
+def llava_cot(spec: DatasetSpec) -> Loaded:
+    """LLaVA-CoT-100k (`Xkev/LLaVA-CoT-100k`, train.jsonl): `id`, `image` (a path under the
+    unzipped image folder; set `image_root`), `conversations` whose answers are tagged
+    <SUMMARY>..</SUMMARY> <CAPTION>..</CAPTION> <REASONING>..</REASONING> <CONCLUSION>..</CONCLUSION>.
+    Each tagged answer becomes the four stages; several questions keep sharing the image."""
+
+    def make(index: int, row: dict[str, Any]) -> Dialogue:
+        exchanges = []
+        for question, answer in _pairs(_turns(row)):
+            stages, flags = tagged_stages(answer)
+            missing = [f for f in flags if f.startswith("missing_stage")]
+            if missing:
+                raise ValueError(f"answer lacks {', '.join(m.split(':')[1] for m in missing)}")
+            exchanges.append(Exchange(question, {s: stages[s] for s in STAGES}))
+        return Dialogue(_row_id(row, index, spec), _image_bytes(row.get("image"), spec), tuple(exchanges), spec.source)
+
+    return _each_row(spec, make)
+
+
+_PIXMO_MARKERS = re.compile(r"^\s*\[USER\]\s*|\s*\[ASSISTANT\]\s*$")
+
+
+@ADAPTERS.register("pixmo-cap-qa")
+def pixmo_cap_qa(spec: DatasetSpec) -> Loaded:
+    """PixMo cap-QA (`allenai/pixmo-cap-qa`): `image_url`, `question` (wrapped in [USER] ...
+    [ASSISTANT]), `answer`. The hub rows link images by URL; training reads them from disk: an
+    `image` column (bytes or path) if the copy has one, else the URL's file name under
+    `image_root`. Each row is one question whose answer is the conclusion."""
+
+    def make(index: int, row: dict[str, Any]) -> Dialogue:
+        image = row.get("image")
+        if image is None and row.get("image_url"):
+            image = str(row["image_url"]).rstrip("/").rsplit("/", 1)[-1]
+        question = _PIXMO_MARKERS.sub("", str(row.get("question") or "")).strip()
+        answer = str(row.get("answer") or "").strip()
+        if not question or not answer:
+            raise ValueError("missing question or answer")
+        exchange = Exchange(question, {"conclusion": answer})
+        return Dialogue(_row_id(row, index, spec), _image_bytes(image, spec), (exchange,), spec.source)
+
+    return _each_row(spec, make)
+
+
+_GEO_ANSWER = re.compile(r"(?:^|\n)\s*(?:the\s+)?answer\s*(?:is|:)\s*(.+?)\s*$", re.I | re.S)
+
+
+@ADAPTERS.register("geo170k")
+def geo170k(spec: DatasetSpec) -> Loaded:
+    """Geo170K (`Luckyjhg/Geo170K`, G-LLaVA): `image` (a path) and LLaVA `conversations`.
+    Split `alignment` describes the figure: its answers are captions. Split `qa_tuning` answers a
+    question with worked reasoning ending in "Answer: X": reasoning plus the conclusion X."""
+    alignment = spec.source.endswith(":alignment") or "alignment" in Path(spec.source).name
+
+    def make(index: int, row: dict[str, Any]) -> Dialogue:
+        exchanges = []
+        for question, answer in _pairs(_turns(row)):
+            if alignment:
+                exchanges.append(Exchange(question, {"caption": answer}))
+                continue
+            found = _GEO_ANSWER.search(answer)
+            if not found:
+                raise ValueError("answer has no 'Answer:' line")
+            reasoning = answer[: found.start()].strip()
+            exchanges.append(Exchange(question, {"reasoning": reasoning, "conclusion": found.group(1).strip()}))
+        return Dialogue(_row_id(row, index, spec), _image_bytes(row.get("image"), spec), tuple(exchanges), spec.source)
+
+    return _each_row(spec, make)
+
+
+_EASY_COLOR_Q = re.compile(r"what (?:is the )?colou?r", re.I)
+_EASY_SHAPE_Q = re.compile(r"what (?:is the )?shape|what shape|what is the \w+ shape", re.I)
+
+
+@ADAPTERS.register("easy-vqa")
+def easy_vqa(spec: DatasetSpec) -> Loaded:
+    """easy-VQA (package `easy-vqa`; `easy-vqa[:train|test]`): 64x64 images of one coloured shape
+    and short questions about it. The caption names colour and shape where the image's own
+    questions reveal both; the reasoning reads the caption and gives the answer.
+    `questions_per_image` > 1 asks several of an image's questions in one conversation."""
+    import easy_vqa as ev
+
+    split = spec.source.partition(":")[2] or "train"
+    if split not in ("train", "test"):
+        raise DataError(f"{spec.source}: easy-vqa has splits train and test")
+    questions, answers, image_ids = ev.get_train_questions() if split == "train" else ev.get_test_questions()
+    paths = ev.get_train_image_paths() if split == "train" else ev.get_test_image_paths()
+    by_image: dict[int, list[tuple[str, str]]] = {}
+    for question, answer, image_id in zip(questions, answers, image_ids):
+        by_image.setdefault(image_id, []).append((question, answer))
+    loaded = Loaded(spec.source, [])
+    for image_id in sorted(by_image):
+        asked = by_image[image_id]
+        color = next((a for q, a in asked if _EASY_COLOR_Q.search(q)), None)
+        shape = next((a for q, a in asked if _EASY_SHAPE_Q.search(q) and a not in ("yes", "no")), None)
+        caption = f"The image shows a {color} {shape} on a plain background." if color and shape else ""
+        image = Path(paths[image_id]).read_bytes()
+        for start in range(0, len(asked), spec.questions_per_image):
+            exchanges = []
+            for question, answer in asked[start:start + spec.questions_per_image]:
+                stages = {"summary": plan_summary(question), "conclusion": answer}
+                if caption:
+                    stages["caption"] = caption
+                    stages["reasoning"] = f"Step 1: {caption}\nStep 2: So the answer to \"{question}\" is {answer}."
+                exchanges.append(Exchange(question.capitalize(), stages))
+            loaded.dialogues.append(Dialogue(f"easy-vqa-{split}-{image_id}-{start}", image, tuple(exchanges), spec.source))
+            if spec.limit is not None and len(loaded.dialogues) >= spec.limit:
+                return loaded
+    return loaded

@@ -1,0 +1,171 @@
+"""`llamav train`: prompts equal to inference's, the label mask, configs, a two-stage run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from llamav import load_source
+from llamav.models import Completion, HFModel
+from llamav.models.tiny import build_model, build_processor
+from llamav.reasoning import Reasoner
+from llamav.reasoning.protocols import PROTOCOLS
+from llamav.train import ConfigError, TrainError, load_config, train
+from llamav.train.conversation import IGNORE_INDEX, reference_text, render
+from llamav.train.data import DatasetSpec, load_dataset_spec
+from llamav.train.run import Collator
+
+
+def tiny_config(**changes):
+    raw = {
+        "model": {"scratch": {"image_size": 32, "patch_size": 8, "vocab_size": 600}},
+        "stages": [
+            {"name": "summary-caption", "datasets": [{"source": "vrc-synth:train?size=8"}],
+             "loss_turns": ["summary", "caption"], "max_steps": 2, "lr": 1e-3, "batch_size": 4},
+            {"name": "reasoning", "datasets": [{"source": "vrc-synth:train?size=8"}],
+             "loss_turns": ["reasoning", "conclusion"], "max_steps": 2, "lr": 1e-3, "batch_size": 4},
+        ],
+        "save_steps": 1,
+        "logging_steps": 1,
+    }
+    raw.update(changes)
+    return raw
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return build_processor()
+
+
+@pytest.fixture(scope="module")
+def synth_dialogue():
+    # A multiple-choice sample (the flag question): the protocol adds its letter request.
+    loaded = load_dataset_spec(DatasetSpec("vrc-synth:train?size=4", "vrc-synth"))
+    dialogue = loaded.dialogues[3]
+    assert dialogue.exchanges[0].options
+    return dialogue
+
+
+class Replaying:
+    """The real tiny-random backend, asked to answer each turn with the reference text: it records
+    the prompt tokens that inference computes for each turn (HFModel's own encoding)."""
+
+    def __init__(self, model: HFModel, answers: list[str]):
+        self.inner, self.answers, self.name = model, list(answers), "replay"
+        self.prompts: list[list[int]] = []
+
+    def generate(self, messages, image, params):
+        self.prompts.append(self.inner._encode(messages, image)["input_ids"][0].tolist())
+        return Completion(texts=[self.answers[len(self.prompts) - 1]])
+
+
+def test_every_turn_the_reasoner_prompts_is_a_prefix_of_the_training_conversation(processor, synth_dialogue):
+    protocol = PROTOCOLS.get("llamav-o1")
+    stages = ("summary", "caption", "reasoning", "conclusion")
+    answers = [reference_text(synth_dialogue.exchanges[0], s) for s in stages]
+    replay = Replaying(HFModel(build_model(processor.tokenizer), processor, "tiny"), answers)
+    sample = load_source("vrc-synth:train?size=4").samples[3]
+    Reasoner(replay, strategy="greedy").__call__(sample)
+
+    rendered = render(synth_dialogue, protocol, stages, processor)
+    training = Collator(processor, 10**6)([rendered])["input_ids"][0].tolist()
+    assert len(replay.prompts) == 4
+    for prompt in replay.prompts:
+        assert training[: len(prompt)] == prompt
+    # and each answer follows its prompt: the training text is the conversation, nothing else
+    assert "Answer with the letter of the correct option." in rendered.text
+
+
+def test_labels_cover_exactly_the_trained_answers_and_their_end_markers(processor, synth_dialogue):
+    protocol = PROTOCOLS.get("llamav-o1")
+    rendered = render(synth_dialogue, protocol, ("reasoning", "conclusion"), processor)
+    batch = Collator(processor, 10**6)([rendered])
+    ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    runs, current = [], []
+    for token, label in zip(ids, labels):
+        if label == IGNORE_INDEX:
+            if current:
+                runs.append(current)
+            current = []
+        else:
+            assert label == token  # a label is always the token at its position
+            current.append(token)
+    if current:
+        runs.append(current)
+    decoded = [processor.tokenizer.decode(run) for run in runs]
+    exchange = synth_dialogue.exchanges[0]
+    assert decoded == [exchange.stages["reasoning"] + "<|end|>\n", exchange.stages["conclusion"] + "<|end|>\n"]
+    # the summary and caption answers are in the conversation as context, without loss
+    assert exchange.stages["caption"] in rendered.text
+
+
+def test_several_questions_about_one_image_share_one_conversation(processor):
+    loaded = load_dataset_spec(DatasetSpec("easy-vqa:test", "easy-vqa", limit=1, questions_per_image=2))
+    dialogue = loaded.dialogues[0]
+    assert len(dialogue.exchanges) == 2
+    rendered = render(dialogue, PROTOCOLS.get("llamav-o1"), ("conclusion",), processor)
+    assert rendered.text.count("<image>") == 1
+    assert rendered.text.count("Please generate the final answer.") == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"optimizer": "sgd"}, "optimizer: unknown key"),
+        ({"stages": [{"name": "a", "datasets": [], "loss_turns": ["summary"]}]}, "stages.0.datasets"),
+        ({"stages": [{"name": "a", "datasets": [{"source": "x.jsonl"}], "loss_turns": ["summary"]}]}, "say its format"),
+        ({"stages": [{"name": "a", "datasets": [{"source": "vrc-synth:train"}], "loss_turns": ["verdict"]}]}, "unknown turn"),
+        ({"model": {"base": "tiny-random", "scratch": {}}}, "exactly one of"),
+    ],
+)
+def test_bad_configs_fail_with_one_line_naming_the_key(change, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, raw=tiny_config(**change))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_overrides_reach_a_stage_by_name_and_unknown_override_keys_fail():
+    config = load_config(None, ["stages.reasoning.lr=3e-4", "seed=7"], raw=tiny_config())
+    assert config.stages[1].lr == 3e-4 and config.seed == 7
+    with pytest.raises(ConfigError, match="stages.0.learning_rate: unknown key"):
+        load_config(None, ["stages.0.learning_rate=1"], raw=tiny_config())
+
+
+def test_a_dataset_that_does_not_load_fails_before_training(tmp_path):
+    raw = tiny_config()
+    raw["stages"][1]["datasets"] = [{"source": str(tmp_path / "missing.jsonl"), "format": "llava-cot"}]
+    with pytest.raises(TrainError, match="stage reasoning: .*missing.jsonl: no such file"):
+        train(load_config(None, raw=raw), output_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_cli_reports_a_bad_config_in_one_line_and_exits_2(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(epochs=3)))
+    done = subprocess.run([sys.executable, "-c", "from llamav.cli import main; main()", "train", "--config", str(path),
+                           "--output-dir", str(tmp_path / "out")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: {path}: epochs: unknown key"]
+
+
+def test_two_stages_train_and_each_saves_a_model_the_auto_classes_load(tmp_path):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from llamav.models import load_model
+
+    config = load_config(None, raw=tiny_config())
+    folders = train(config, output_dir=tmp_path / "run", report=lambda line: None)
+    assert [f.name for f in folders] == ["summary-caption", "reasoning"]
+    for folder in folders:
+        model = AutoModelForImageTextToText.from_pretrained(folder)
+        assert type(model).__name__ == "LlavaForConditionalGeneration"
+        assert AutoProcessor.from_pretrained(folder).tokenizer.vocab_size <= 600
+        assert yaml.safe_load((folder / "llamav-train.yaml").read_text())["stages"][1]["name"] == "reasoning"
+        assert (folder / "checkpoints" / "checkpoint-2" / "llamav-train.yaml").is_file()
+    assert load_model(f"hf:{folders[1]}").name == f"hf:{folders[1]}"
+    # a second run into the same folder is refused rather than overwriting the first
+    with pytest.raises(TrainError, match="exists and is not empty; pass --resume"):
+        train(config, output_dir=tmp_path / "run")
