@@ -30,6 +30,19 @@ def test_unreadable_source_names_are_rejected_with_the_reason(bad):
         parse_source(bad)
 
 
+def test_a_synth_source_takes_a_difficulty_level():
+    easy = load_source("vrc-synth:train?size=16&level=1")
+    assert easy.samples[3].id == "synth-train-L1-00003"
+    assert {s.metadata["level"] for s in easy} == {1}
+    assert [s.id for s in load_source("vrc-synth?size=4&level=3")] == [f"synth-test-0000{i}" for i in range(4)]
+
+
+@pytest.mark.parametrize("bad", ["vrc-synth?level=7", "vrc-synth?level=easy"])
+def test_a_synth_level_outside_1_to_3_is_rejected_with_the_source_named(bad):
+    with pytest.raises(SourceError, match="level"):
+        load_source(bad)
+
+
 # -- the published schema ------------------------------------------------------------------------
 
 

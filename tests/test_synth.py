@@ -372,3 +372,61 @@ def test_no_scene_of_the_test_split_appears_in_train_whatever_the_seed(test_spli
 def test_the_default_test_split_has_no_repeated_problem(test_split):
     default = test_split[:320]
     assert len({(s.question, s.image_sha256) for s in default}) == 320
+
+
+# -- difficulty levels ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def easier():
+    return {level: synth.generate("train", 480, level=level) for level in (1, 2)}
+
+
+def test_level_3_is_the_default_and_gives_exactly_the_published_samples(test_split):
+    assert synth.DEFAULT_LEVEL == 3
+    assert synth.generate("test", 48, level=3) == test_split[:48]
+
+
+def test_easier_levels_keep_every_answer_right_and_every_chain_well_formed(easier):
+    for samples in easier.values():
+        for sample in samples:
+            expected = CHECKS[sample.metadata["template"]](sample.metadata["scene"])
+            if isinstance(expected, float):
+                assert float(sample.final_answer) == pytest.approx(expected), sample.id
+            else:
+                assert sample.final_answer == expected, sample.id
+            assert infer_answer_type(sample.final_answer, sample.options) == sample.answer_type, sample.id
+            assert 3 <= len(sample.steps) <= 8, sample.id
+            if sample.options:
+                assert parse_choices(sample.question) == sample.options and len(sample.options) == 4, sample.id
+
+
+def test_easier_levels_draw_fewer_shapes_bars_and_cells(train_split, easier):
+    def most(samples, template, key):
+        return max(len(s.metadata["scene"][key]) for s in samples if s.metadata["template"] == template)
+
+    def least(samples, template, key):
+        return min(len(s.metadata["scene"][key]) for s in samples if s.metadata["template"] == template)
+
+    for template, key in (("count_color_shape", "shapes"), ("bar_highest", "values"), ("blood_smear_wbc", "cells")):
+        assert most(easier[1], template, key) < least(train_split, template, key), template
+        assert most(easier[1], template, key) <= most(easier[2], template, key) <= most(train_split, template, key)
+
+
+def test_other_levels_name_their_level_in_id_source_and_metadata(easier):
+    sample = easier[1][42]
+    assert sample.id == "synth-train-L1-00042"
+    assert sample.source == "vrc-synth:train?level=1"
+    assert sample.metadata["level"] == 1
+    assert easier[2][0].id == "synth-train-L2-00000"
+
+
+def test_an_easier_level_keeps_test_scenes_out_of_train():
+    test_scenes = {json.dumps(s.metadata["scene"], sort_keys=True) for s in synth.generate("test", 240, level=1)}
+    train = synth.generate("train", 480, level=1)
+    assert not [s.id for s in train if json.dumps(s.metadata["scene"], sort_keys=True) in test_scenes]
+
+
+def test_unknown_level_is_rejected_with_the_levels_named():
+    with pytest.raises(ValueError, match="no level 4; the levels are 1, 2, 3"):
+        synth.generate("test", 8, level=4)

@@ -1,6 +1,6 @@
 """One grammar for naming a benchmark, everywhere one is named.
 
-    SOURCE := vrc-synth[:SPLIT][?size=N&seed=S]   built-in synthetic benchmark
+    SOURCE := vrc-synth[:SPLIT][?size=N&seed=S&level=L]   built-in synthetic benchmark (level 1-3, default 3)
             | hf:OWNER/NAME[:SPLIT]               a Hugging Face dataset in VRC-Bench's schema
             | PATH                                a .parquet or .jsonl file, or a folder holding one
 
@@ -100,17 +100,21 @@ def load_source(
     if parsed.kind == "vrc-synth":
         from llamav.bench import synth
 
-        unknown = set(parsed.params) - {"size", "seed"}
+        unknown = set(parsed.params) - {"size", "seed", "level"}
         if unknown:
-            raise SourceError(f"{spec!r}: unknown parameter(s) {sorted(unknown)}; known: size, seed")
+            raise SourceError(f"{spec!r}: unknown parameter(s) {sorted(unknown)}; known: size, seed, level")
         try:
             size = int(parsed.params["size"]) if "size" in parsed.params else None
             seed = int(parsed.params.get("seed", 0))
+            level = int(parsed.params.get("level", synth.DEFAULT_LEVEL))
         except ValueError as exc:
             raise SourceError(f"{spec!r}: {exc}") from None
         if limit is not None:
             size = min(size, limit) if size is not None else limit
-        samples = synth.generate(parsed.split, size=size, seed=seed)
+        try:
+            samples = synth.generate(parsed.split, size=size, seed=seed, level=level)
+        except ValueError as exc:
+            raise SourceError(f"{spec!r}: {exc}") from None
         samples = [
             s.model_copy(update={"split": parsed.split, "category": (category_map or {}).get(s.id, s.category)})
             for s in samples

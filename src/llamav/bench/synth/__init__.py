@@ -24,6 +24,10 @@ Layout of a dataset:
   the same N samples.
 - Images are drawn with Pillow and its bundled font, and encoded as PNG: the same
   (split, seed, index) gives byte-identical images and text.
+- `level` (1, 2 or 3; default 3, the benchmark as published) sets the difficulty: the same
+  templates with fewer objects, bars or rows, smaller numbers and bigger shapes at 1 and 2. Level 3
+  is the default so that its samples never change; other levels name themselves in the sample id
+  (`synth-train-L1-00042`), the source and the metadata.
 """
 
 from __future__ import annotations
@@ -33,11 +37,11 @@ import json
 import random
 
 from llamav.bench.synth import charts, math_logic, medical, ocr, perception, science, social, visual
-from llamav.bench.synth._common import LETTERS, Template, png_bytes
+from llamav.bench.synth._common import DEFAULT_LEVEL, LETTERS, LEVELS, Template, png_bytes
 from llamav.bench.vrc import CATEGORIES
 from llamav.records import Sample
 
-__all__ = ["DEFAULT_SIZES", "TEMPLATES", "TEMPLATES_BY_CATEGORY", "Template", "generate", "sample_seed", "scene_split"]
+__all__ = ["DEFAULT_LEVEL", "DEFAULT_SIZES", "LEVELS", "TEMPLATES", "TEMPLATES_BY_CATEGORY", "Template", "generate", "sample_seed", "scene_split"]
 
 DEFAULT_SIZES = {"test": 320, "train": 5000}
 TEST_SHARE = 8  # one scene in 8 is reserved for the test split
@@ -79,12 +83,12 @@ def scene_split(template: Template, scene: dict) -> str:
     return "test" if _scene_key(template, scene)[0] % TEST_SHARE == 0 else "train"
 
 
-def _draw_scene(template: Template, split: str, rng: random.Random, used: set[bytes]) -> dict:
+def _draw_scene(template: Template, split: str, rng: random.Random, used: set[bytes], level: int) -> dict:
     """A scene of this split that is not used yet. The split is a hard rule; freshness gives way
     after `FRESH_TRIES` scenes of the split, so that a huge split of a small template still ends."""
     tries = 0
     while True:
-        scene = template.make_scene(rng)
+        scene = template.make_scene(rng, level)
         if scene_split(template, scene) != split:
             continue
         tries += 1
@@ -92,10 +96,10 @@ def _draw_scene(template: Template, split: str, rng: random.Random, used: set[by
             return scene
 
 
-def _make_sample(split: str, index: int, seed: int, used: set[bytes]) -> Sample:
+def _make_sample(split: str, index: int, seed: int, used: set[bytes], level: int) -> Sample:
     template = template_for(index)
     item_seed = sample_seed(split, index, seed)
-    scene = _draw_scene(template, split, random.Random(item_seed), used)
+    scene = _draw_scene(template, split, random.Random(item_seed), used, level)
     used.add(_scene_key(template, scene))
     steps = template.chain(scene)
     if not 3 <= len(steps) <= 8:
@@ -104,8 +108,10 @@ def _make_sample(split: str, index: int, seed: int, used: set[bytes]) -> Sample:
     final_answer = template.solve(scene)
     if options is not None and final_answer not in LETTERS[: len(options)]:
         raise RuntimeError(f"template {template.name} answered {final_answer!r} to a choice question")
+    # Level 3's records stay exactly as they were before levels existed.
+    tag = "" if level == DEFAULT_LEVEL else f"L{level}-"
     return Sample(
-        id=f"synth-{split}-{index:05d}",
+        id=f"synth-{split}-{tag}{index:05d}",
         question=template.question(scene),
         image=png_bytes(template.render(scene)),
         steps=[f"Step {n}: {text}" for n, text in enumerate(steps, start=1)],
@@ -113,18 +119,21 @@ def _make_sample(split: str, index: int, seed: int, used: set[bytes]) -> Sample:
         options=options,
         answer_type=template.answer_type,
         category=template.category,
-        source=f"vrc-synth:{split}",
-        metadata={"template": template.name, "seed": item_seed, "scene": scene},
+        source=f"vrc-synth:{split}" + ("" if level == DEFAULT_LEVEL else f"?level={level}"),
+        metadata={"template": template.name, "seed": item_seed, "scene": scene}
+        | ({} if level == DEFAULT_LEVEL else {"level": level}),
     )
 
 
-def generate(split: str, size: int | None = None, seed: int = 0) -> list[Sample]:
-    """The first `size` samples of a split (default: `DEFAULT_SIZES[split]`)."""
+def generate(split: str, size: int | None = None, seed: int = 0, level: int = DEFAULT_LEVEL) -> list[Sample]:
+    """The first `size` samples of a split (default: `DEFAULT_SIZES[split]`) at a difficulty level."""
     if split not in DEFAULT_SIZES:
         raise ValueError(f"vrc-synth has no split {split!r}; the splits are {', '.join(sorted(DEFAULT_SIZES))}")
     if size is None:
         size = DEFAULT_SIZES[split]
     if size < 0:
         raise ValueError(f"size must be zero or more, got {size}")
+    if level not in LEVELS:
+        raise ValueError(f"vrc-synth has no level {level!r}; the levels are {', '.join(map(str, LEVELS))}")
     used: set[bytes] = set()
-    return [_make_sample(split, i, seed, used) for i in range(size)]
+    return [_make_sample(split, i, seed, used, level) for i in range(size)]

@@ -33,6 +33,18 @@ COLORS: dict[str, tuple[int, int, int]] = {
 
 LETTERS = "ABCDEFGHIJ"
 
+# Difficulty levels. Level 3 is the benchmark as published (and the default: its samples never
+# change); levels 1 and 2 draw the same kinds of problems with fewer objects, fewer bars or rows,
+# smaller numbers and bigger shapes, so that a model small enough to train on a laptop can learn
+# to see before it has to see much. Templates with no such knob (a clock, a flag) ignore the level.
+LEVELS = (1, 2, 3)
+DEFAULT_LEVEL = 3
+
+
+def by_level(level: int, easy, medium, hard):
+    """A scene parameter for a difficulty level: `easy` at 1, `medium` at 2, `hard` (as published) at 3."""
+    return {1: easy, 2: medium, 3: hard}[level]
+
 
 class Template:
     """One kind of problem. Subclasses set the three class attributes and the five methods."""
@@ -41,7 +53,7 @@ class Template:
     category: str
     answer_type: AnswerType
 
-    def make_scene(self, rng: random.Random) -> Scene:
+    def make_scene(self, rng: random.Random, level: int = DEFAULT_LEVEL) -> Scene:
         raise NotImplementedError
 
     def question(self, scene: Scene) -> str:

@@ -6,8 +6,10 @@ import random
 
 from llamav.bench.synth._common import (
     COLORS,
+    DEFAULT_LEVEL,
     Scene,
     Template,
+    by_level,
     canvas,
     choice_answer,
     choice_conclusion,
@@ -72,9 +74,9 @@ def _axes(draw, box, top: int, ylabel: str) -> None:
 # -- bar charts ----------------------------------------------------------------------------------
 
 
-def _bar_scene(rng: random.Random) -> Scene:
+def _bar_scene(rng: random.Random, level: int) -> Scene:
     title, noun, measure, unit, pool = rng.choice(BAR_THEMES)
-    n = rng.randint(4, 7)
+    n = rng.randint(*by_level(level, (3, 3), (3, 5), (4, 7)))
     if noun == "month":  # months keep their calendar order
         first = rng.randint(0, len(pool) - n)
         labels = pool[first:first + n]
@@ -116,8 +118,8 @@ class BarHighest(Template):
     category = CATEGORY
     answer_type = "text"
 
-    def make_scene(self, rng):
-        return _bar_scene(rng)
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
+        return _bar_scene(rng, level)
 
     def question(self, scene):
         return (
@@ -149,8 +151,8 @@ class BarDifference(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
-        return _bar_scene(rng)
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
+        return _bar_scene(rng, level)
 
     def question(self, scene):
         return (
@@ -184,10 +186,10 @@ class LineBiggestRise(Template):
     category = CATEGORY
     answer_type = "choice"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         title, measure, unit = rng.choice(LINE_THEMES)
         start = rng.randint(2004, 2016)
-        n = rng.randint(6, 7)
+        n = rng.randint(*by_level(level, (5, 5), (5, 6), (6, 7)))
         while True:
             values = [rng.randint(10, 95) for _ in range(n)]
             rises = [b - a for a, b in zip(values, values[1:])]
@@ -280,9 +282,9 @@ class PieShareSum(Template):
     category = CATEGORY
     answer_type = "decimal"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         title, pool = rng.choice(PIE_THEMES)
-        n = rng.randint(4, 6)
+        n = rng.randint(*by_level(level, (3, 3), (3, 5), (4, 6)))
         labels = rng.sample(pool, n)
         # Shares in tenths of a percent, each at least 6%, summing to exactly 100.0%.
         cuts = sorted(rng.sample(range(1, 1000 - 60 * n), n - 1))

@@ -6,8 +6,10 @@ import math
 
 from llamav.bench.synth._common import (
     COLORS,
+    DEFAULT_LEVEL,
     Scene,
     Template,
+    by_level,
     canvas,
     choice_answer,
     choice_conclusion,
@@ -68,10 +70,10 @@ class ArithmeticExpression(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         while True:
             form = rng.choice(FORMS)
-            numbers = {k: rng.randint(2, 12) for k in "abcd" if k in form}
+            numbers = {k: rng.randint(2, by_level(level, 5, 9, 12)) for k in "abcd" if k in form}
             if 0 <= _evaluate(_tokens(form, numbers))[0] <= 200:
                 break
         return {"form": form, "numbers": numbers, "ink": rng.choice(["black", "blue", "purple"])}
@@ -147,7 +149,7 @@ class NumberSequence(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         rule = rng.choice(RULES)
         start = rng.randint(1, 20)
         params = {
@@ -231,7 +233,7 @@ class ClockReading(Template):
     category = CATEGORY
     answer_type = "choice"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         hour, minute = rng.randint(1, 12), rng.randint(0, 59)
         correct = _clock_text(hour, minute)
         # Distractors are the mistakes people make: swapping the hands, misreading the hour, off by 5 min.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from llamav.bench.synth._common import Template, canvas, font, plural
+from llamav.bench.synth._common import DEFAULT_LEVEL, Template, by_level, canvas, font, plural
 
 CATEGORY = "Medical Imaging"
 
@@ -32,7 +32,7 @@ class EcgHeartRate(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         rr_ms = rng.randint(500, 1300)  # 46 to 120 beats per minute
         first = rng.randint(250, 250 + rr_ms)
         # No beat within 0.25 s of either edge, so none is cut in half and every count is clear.
@@ -102,7 +102,7 @@ class BloodSmearWbc(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         # Cells sit on a jittered grid inside the round field of view, so none overlap.
         spots = [
             (FIELD_C - 160 + 46 * col, FIELD_C - 160 + 46 * row)
@@ -110,8 +110,8 @@ class BloodSmearWbc(Template):
             for col in range(8)
             if math.hypot(FIELD_C - 160 + 46 * col - FIELD_C, FIELD_C - 160 + 46 * row - FIELD_C) < FIELD_R - 30
         ]
-        chosen = rng.sample(spots, rng.randint(22, min(34, len(spots))))
-        n_white = rng.randint(1, 6)
+        chosen = rng.sample(spots, rng.randint(*by_level(level, (8, 12), (14, 22), (22, min(34, len(spots))))))
+        n_white = rng.randint(1, by_level(level, 3, 5, 6))
         cells = [
             {"kind": "white" if i < n_white else "red", "x": x + rng.randint(-2, 2), "y": y + rng.randint(-2, 2),
              "lobes": rng.randint(2, 4)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamav.bench.synth._common import Template, canvas, font, money, text_center
+from llamav.bench.synth._common import DEFAULT_LEVEL, Template, by_level, canvas, font, money, text_center
 
 CATEGORY = "OCR & Document Understanding"
 
@@ -25,8 +25,8 @@ class ReceiptTotal(Template):
     category = CATEGORY
     answer_type = "decimal"
 
-    def make_scene(self, rng):
-        names = rng.sample(ITEMS, rng.randint(3, 6))
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
+        names = rng.sample(ITEMS, rng.randint(*by_level(level, (2, 3), (3, 4), (3, 6))))
         lines = [
             {"item": name, "qty": rng.choice([1, 1, 1, 2, 2, 3, 4]), "cents": rng.randrange(50, 1500, 5)}
             for name in names
@@ -90,9 +90,9 @@ class TableLookup(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
-        students = rng.sample(FIRST_NAMES, rng.randint(4, 6))
-        subjects = rng.sample(SUBJECTS, rng.randint(3, 4))
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
+        students = rng.sample(FIRST_NAMES, rng.randint(*by_level(level, (2, 3), (3, 5), (4, 6))))
+        subjects = rng.sample(SUBJECTS, rng.randint(*by_level(level, (2, 2), (2, 3), (3, 4))))
         scores = [[rng.randint(35, 100) for _ in subjects] for _ in students]
         return {
             "students": students, "subjects": subjects, "scores": scores,
@@ -156,7 +156,7 @@ class FormField(Template):
     category = CATEGORY
     answer_type = "text"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         values = {
             "full_name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
             "birth_date": f"{rng.randint(1,28):02d}/{rng.randint(1,12):02d}/{rng.randint(1950, 2006)}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from llamav.bench.synth._common import COLORS, Scene, Template, canvas, shape
+from llamav.bench.synth._common import COLORS, DEFAULT_LEVEL, Scene, Template, by_level, canvas, shape
 
 CATEGORY = "Complex Visual Perception"
 
@@ -14,13 +14,13 @@ PALETTE = ["red", "blue", "green", "yellow", "purple"]
 GRID_COLS, GRID_ROWS, CELL = 7, 5, 64
 
 
-def _clutter(rng: random.Random, colors: list[str], count: int) -> list[dict]:
+def _clutter(rng: random.Random, colors: list[str], count: int, level: int) -> list[dict]:
     """Shapes on a jittered grid: cluttered, but no two overlap, so every one can be counted."""
     cells = rng.sample(range(GRID_COLS * GRID_ROWS), count)
     shapes = []
     for cell in sorted(cells):
         row, col = divmod(cell, GRID_COLS)
-        r = rng.randint(14, 22)
+        r = rng.randint(*by_level(level, (24, 28), (18, 24), (14, 22)))
         slack = CELL // 2 - r - 3
         shapes.append({
             "kind": rng.choice(KINDS), "color": rng.choice(colors),
@@ -51,9 +51,9 @@ class CountColorShape(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
-        colors = rng.sample(PALETTE, rng.randint(3, 5))
-        shapes = _clutter(rng, colors, rng.randint(14, 26))
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
+        colors = rng.sample(PALETTE, rng.randint(*by_level(level, (2, 3), (3, 4), (3, 5))))
+        shapes = _clutter(rng, colors, rng.randint(*by_level(level, (4, 8), (8, 14), (14, 26))), level)
         target = rng.choice(shapes)
         return {"shapes": shapes, "color": target["color"], "kind": target["kind"]}
 
@@ -88,10 +88,10 @@ class MostCommonColor(Template):
     category = CATEGORY
     answer_type = "text"
 
-    def make_scene(self, rng):
-        colors = rng.sample(PALETTE, rng.randint(3, 4))
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
+        colors = rng.sample(PALETTE, rng.randint(*by_level(level, (2, 3), (3, 3), (3, 4))))
         while True:
-            shapes = _clutter(rng, colors, rng.randint(12, 24))
+            shapes = _clutter(rng, colors, rng.randint(*by_level(level, (5, 9), (8, 14), (12, 24))), level)
             counts = Counter(s["color"] for s in shapes).most_common()
             # A clear winner, by at least two, so the answer never hinges on one hard-to-see shape.
             if len(counts) == 1 or counts[0][1] - counts[1][1] >= 2:

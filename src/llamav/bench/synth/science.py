@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamav.bench.synth._common import COLORS, Template, canvas, font, plural, text_center
+from llamav.bench.synth._common import COLORS, DEFAULT_LEVEL, Template, by_level, canvas, font, plural, text_center
 
 CATEGORY = "Scientific Reasoning"
 
@@ -17,7 +17,7 @@ class Thermometer(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         low = rng.choice([-40, -30, -20, -10, 0, 10, 20])
         return {
             "place": rng.choice(PLACES), "low": low, "high": low + 50,
@@ -74,7 +74,7 @@ class RulerLength(Template):
     category = CATEGORY
     answer_type = "decimal"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         start = rng.randint(0, 30)
         obj, color = rng.choice(OBJECTS)
         return {"object": obj, "color": color, "start_mm": start, "end_mm": start + rng.randint(15, 50)}
@@ -135,7 +135,7 @@ class BalanceScale(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         while True:
             box = rng.randint(3, 90)
             beside_box = _pieces(rng, rng.randint(1, 30)) if rng.random() < 0.6 else []
@@ -209,8 +209,8 @@ class CircuitBulbs(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
-        branches = [{"closed": rng.random() < 0.6, "bulbs": rng.randint(1, 3)} for _ in range(rng.randint(2, 4))]
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
+        branches = [{"closed": rng.random() < 0.6, "bulbs": rng.randint(1, 3)} for _ in range(rng.randint(*by_level(level, (2, 2), (2, 3), (2, 4))))]
         return {
             "main_closed": rng.random() < 0.8,
             # A bulb on the shared return wire: lit only when some branch completes the loop.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import calendar
 
 from llamav.bench.synth._common import (
+    DEFAULT_LEVEL,
     Template,
+    by_level,
     canvas,
     choice_answer,
     choice_conclusion,
@@ -61,7 +63,7 @@ class FlagCountry(Template):
     category = CATEGORY
     answer_type = "choice"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         country = rng.choice(sorted(FLAGS))
         # Half the time the distractors share the stripe direction or a colour: a harder, fairer test.
         pool = sorted(c for c in FLAGS if c != country)
@@ -130,8 +132,8 @@ class CoinTotal(Template):
     category = CATEGORY
     answer_type = "decimal"
 
-    def make_scene(self, rng):
-        n = rng.randint(3, 8)
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
+        n = rng.randint(*by_level(level, (2, 4), (3, 6), (3, 8)))
         cells = rng.sample(range(12), n)  # a 4 x 3 grid of spots on the table, one coin each
         coins = [
             {
@@ -186,7 +188,7 @@ class CalendarWeekday(Template):
     category = CATEGORY
     answer_type = "text"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         year, month = rng.randint(1990, 2035), rng.randint(1, 12)
         # Calendars start the week on Monday in most of Europe and on Sunday in the US: both appear.
         return {"year": year, "month": month, "day": rng.randint(1, calendar.monthrange(year, month)[1]),

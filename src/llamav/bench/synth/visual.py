@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from llamav.bench.synth._common import (
     COLORS,
+    DEFAULT_LEVEL,
     Scene,
     Template,
+    article,
+    by_level,
     canvas,
     choice_answer,
-    article,
     choice_conclusion,
     shape,
     shuffled_options,
@@ -35,9 +37,9 @@ class SpatialRelation(Template):
     category = CATEGORY
     answer_type = "choice"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         while True:
-            looks = rng.sample([(c, k) for c in PALETTE for k in KINDS], rng.randint(6, 9))
+            looks = rng.sample([(c, k) for c in PALETTE for k in KINDS], rng.randint(*by_level(level, (5, 6), (5, 7), (6, 9))))
             cells = rng.sample(range(16), len(looks))
             objects = [{"color": c, "kind": k, "row": cell // 4, "col": cell % 4} for (c, k), cell in zip(looks, cells)]
             at = {(o["row"], o["col"]): o for o in objects}
@@ -111,7 +113,7 @@ class OddOneOut(Template):
     category = CATEGORY
     answer_type = "choice"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         rule = rng.choice(["kind", "color", "dots"])
         odd = rng.randrange(4)
         if rule == "kind":
@@ -211,7 +213,7 @@ class ShortestRoute(Template):
     category = CATEGORY
     answer_type = "integer"
 
-    def make_scene(self, rng):
+    def make_scene(self, rng, level=DEFAULT_LEVEL):
         towns = list("ABCDEF")
         while True:
             chosen = sorted(rng.sample(ROADS, rng.randint(6, 8)))
