@@ -37,9 +37,15 @@ def test_a_synth_source_takes_a_difficulty_level():
     assert [s.id for s in load_source("vrc-synth?size=4&level=3")] == [f"synth-test-0000{i}" for i in range(4)]
 
 
-@pytest.mark.parametrize("bad", ["vrc-synth?level=7", "vrc-synth?level=easy"])
-def test_a_synth_level_outside_1_to_3_is_rejected_with_the_source_named(bad):
-    with pytest.raises(SourceError, match="level"):
+def test_a_blank_synth_source_is_the_blind_control():
+    blank = load_source("vrc-synth:train?size=4&level=1&blank=1")
+    assert [s.id for s in blank][:2] == ["synth-train-L1-00000-blank", "synth-train-L1-00001-blank"]
+    assert blank.samples[0].source == "vrc-synth:train?level=1&blank=1"
+
+
+@pytest.mark.parametrize("bad", ["vrc-synth?level=7", "vrc-synth?level=easy", "vrc-synth?blank=yes"])
+def test_a_bad_synth_level_or_blank_is_rejected_with_the_source_named(bad):
+    with pytest.raises(SourceError, match="level|blank"):
         load_source(bad)
 
 

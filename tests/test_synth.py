@@ -430,3 +430,14 @@ def test_an_easier_level_keeps_test_scenes_out_of_train():
 def test_unknown_level_is_rejected_with_the_levels_named():
     with pytest.raises(ValueError, match="no level 4; the levels are 1, 2, 3"):
         synth.generate("test", 8, level=4)
+
+
+def test_blank_samples_keep_the_text_and_paint_the_picture_white(test_split):
+    blank = synth.generate("test", 16, blank=True)
+    for plain, sample in zip(test_split, blank):
+        assert (sample.question, sample.steps, sample.final_answer) == (plain.question, plain.steps, plain.final_answer)
+        with Image.open(io.BytesIO(sample.image)) as image, Image.open(io.BytesIO(plain.image)) as original:
+            assert image.size == original.size
+            assert image.getextrema() == ((255, 255), (255, 255), (255, 255))
+    assert blank[5].id == "synth-test-00005-blank" and blank[5].metadata["blank"] is True
+    assert blank[5].source == "vrc-synth:test?blank=1"

@@ -28,6 +28,9 @@ Layout of a dataset:
   templates with fewer objects, bars or rows, smaller numbers and bigger shapes at 1 and 2. Level 3
   is the default so that its samples never change; other levels name themselves in the sample id
   (`synth-train-L1-00042`), the source and the metadata.
+- `blank=True` keeps every question, chain and answer but paints each picture plain white (same
+  size): the control that shows what a model gets right without looking (a "blind" model is
+  trained on it). Blank samples say so in their id (`-blank`), source and metadata.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+
+from PIL import Image
 
 from llamav.bench.synth import charts, math_logic, medical, ocr, perception, science, social, visual
 from llamav.bench.synth._common import DEFAULT_LEVEL, LETTERS, LEVELS, Template, png_bytes
@@ -96,7 +101,7 @@ def _draw_scene(template: Template, split: str, rng: random.Random, used: set[by
             return scene
 
 
-def _make_sample(split: str, index: int, seed: int, used: set[bytes], level: int) -> Sample:
+def _make_sample(split: str, index: int, seed: int, used: set[bytes], level: int, blank: bool) -> Sample:
     template = template_for(index)
     item_seed = sample_seed(split, index, seed)
     scene = _draw_scene(template, split, random.Random(item_seed), used, level)
@@ -110,23 +115,31 @@ def _make_sample(split: str, index: int, seed: int, used: set[bytes], level: int
         raise RuntimeError(f"template {template.name} answered {final_answer!r} to a choice question")
     # Level 3's records stay exactly as they were before levels existed.
     tag = "" if level == DEFAULT_LEVEL else f"L{level}-"
+    image = template.render(scene)
+    if blank:
+        image = Image.new("RGB", image.size, "white")
+    query = "&".join(([] if level == DEFAULT_LEVEL else [f"level={level}"]) + (["blank=1"] if blank else []))
     return Sample(
-        id=f"synth-{split}-{tag}{index:05d}",
+        id=f"synth-{split}-{tag}{index:05d}" + ("-blank" if blank else ""),
         question=template.question(scene),
-        image=png_bytes(template.render(scene)),
+        image=png_bytes(image),
         steps=[f"Step {n}: {text}" for n, text in enumerate(steps, start=1)],
         final_answer=final_answer,
         options=options,
         answer_type=template.answer_type,
         category=template.category,
-        source=f"vrc-synth:{split}" + ("" if level == DEFAULT_LEVEL else f"?level={level}"),
+        source=f"vrc-synth:{split}" + (f"?{query}" if query else ""),
         metadata={"template": template.name, "seed": item_seed, "scene": scene}
-        | ({} if level == DEFAULT_LEVEL else {"level": level}),
+        | ({} if level == DEFAULT_LEVEL else {"level": level})
+        | ({"blank": True} if blank else {}),
     )
 
 
-def generate(split: str, size: int | None = None, seed: int = 0, level: int = DEFAULT_LEVEL) -> list[Sample]:
-    """The first `size` samples of a split (default: `DEFAULT_SIZES[split]`) at a difficulty level."""
+def generate(
+    split: str, size: int | None = None, seed: int = 0, level: int = DEFAULT_LEVEL, blank: bool = False
+) -> list[Sample]:
+    """The first `size` samples of a split (default: `DEFAULT_SIZES[split]`) at a difficulty level,
+    with blank pictures when `blank`."""
     if split not in DEFAULT_SIZES:
         raise ValueError(f"vrc-synth has no split {split!r}; the splits are {', '.join(sorted(DEFAULT_SIZES))}")
     if size is None:
@@ -136,4 +149,4 @@ def generate(split: str, size: int | None = None, seed: int = 0, level: int = DE
     if level not in LEVELS:
         raise ValueError(f"vrc-synth has no level {level!r}; the levels are {', '.join(map(str, LEVELS))}")
     used: set[bytes] = set()
-    return [_make_sample(split, i, seed, used, level) for i in range(size)]
+    return [_make_sample(split, i, seed, used, level, blank) for i in range(size)]
