@@ -169,3 +169,82 @@ def test_two_stages_train_and_each_saves_a_model_the_auto_classes_load(tmp_path)
     # a second run into the same folder is refused rather than overwriting the first
     with pytest.raises(TrainError, match="exists and is not empty; pass --resume"):
         train(config, output_dir=tmp_path / "run")
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def _global_step(folder):
+    import json
+
+    checkpoints = sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return json.loads((checkpoints[-1] / "trainer_state.json").read_text())["global_step"]
+
+
+def _one_stage(tmp_path, **stage):
+    raw = tiny_config(save_steps=2)
+    raw["stages"] = [{**raw["stages"][1], **stage}]
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+CLI = [sys.executable, "-m", "llamav.cli", "train"]
+
+
+def test_a_killed_run_resumes_to_the_same_steps_and_weights_as_an_uninterrupted_one(tmp_path):
+    import signal
+    import time
+
+    import torch
+
+    config = _one_stage(tmp_path, max_steps=8, batch_size=2, **{"datasets": [{"source": "vrc-synth:train?size=16"}]})
+    whole = train(load_config(config), output_dir=tmp_path / "whole", report=lambda line: None)[0]
+
+    run = tmp_path / "killed"
+    process = subprocess.Popen([*CLI, "--config", str(config), "--output-dir", str(run)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = run / "reasoning" / "checkpoints" / "checkpoint-2" / "trainer_state.json"
+    deadline = time.monotonic() + 120
+    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "reasoning" / "model.safetensors").exists(), "the run finished before it could be killed"
+
+    done = subprocess.run([*CLI, "--config", str(config), "--output-dir", str(run), "--resume"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _global_step(run / "reasoning") == _global_step(whole) == 8
+    resumed, reference = _weights(run / "reasoning"), _weights(whole)
+    assert resumed.keys() == reference.keys()
+    for name in reference:
+        assert torch.equal(resumed[name], reference[name]), name
+
+
+def test_two_processes_split_the_data_and_take_the_single_process_step_count(tmp_path):
+    import json
+    import shutil
+
+    single = train(load_config(_one_stage(tmp_path, max_steps=None, epochs=1, batch_size=4,
+                                          datasets=[{"source": "vrc-synth:train?size=16"}])),
+                   output_dir=tmp_path / "single", report=lambda line: None)[0]
+    config = _one_stage(tmp_path, max_steps=None, epochs=1, batch_size=2, datasets=[{"source": "vrc-synth:train?size=16"}])
+    accelerate = shutil.which("accelerate") or pytest.skip("accelerate's launcher is not on PATH")
+    # `--cpu --num_processes 2` starts one process unless MPI is installed; the torchrun launcher
+    # (`--multi_gpu`) starts two, and llamav forms a gloo group from them on a CPU-only machine.
+    done = subprocess.run([accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "llamav.cli", "train",
+                           "--config", str(config), "--output-dir", str(tmp_path / "ddp")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    stage = tmp_path / "ddp" / "reasoning"
+    seen = [[i for line in (stage / f"data-rank{r}.jsonl").read_text().splitlines() for i in json.loads(line)]
+            for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 8
+    assert not set(seen[0]) & set(seen[1])
+    assert len(set(seen[0]) | set(seen[1])) == 16
+    assert _global_step(stage) == _global_step(single) == 4

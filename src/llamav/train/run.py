@@ -230,16 +230,24 @@ def train_stage(
     from accelerate import PartialState
     from transformers import Trainer, TrainingArguments
 
-    state = PartialState()
+    state = PartialState(cpu=not _has_accelerator())
+    checkpoints = folder / "checkpoints"
+    resume_from = last_checkpoint(checkpoints) if resume else None
+    if resume_from is not None and stage.finetune == "full" and (resume_from / "config.json").is_file():
+        # The Trainer reloads a checkpoint's weights by their names in the file, and transformers 5
+        # saves Llava-family weights under their legacy names (language_model.model.*), which do
+        # not match the live model's: its resume silently kept the fresh weights. from_pretrained
+        # maps the names; the Trainer then restores optimizer, schedule, RNG and data position.
+        from transformers import AutoModelForImageTextToText
+
+        model = AutoModelForImageTextToText.from_pretrained(str(resume_from), dtype=model.dtype)
     if stage.finetune == "lora":
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(model, LoraConfig(r=stage.lora.r, lora_alpha=stage.lora.alpha,
                                                  lora_dropout=stage.lora.dropout,
                                                  target_modules=stage.lora.target_modules))
-    checkpoints = folder / "checkpoints"
     record = folder / f"data-rank{state.process_index}.jsonl"
-    resume_from = last_checkpoint(checkpoints) if resume else None
     if resume_from is None and record.exists():
         record.unlink()  # a restarted stage records its data afresh
     args = TrainingArguments(
@@ -343,7 +351,10 @@ def train(
     output_dir = Path(output_dir or config.output_dir or "")
     if not str(output_dir):
         raise ConfigError("no output directory: give --output-dir or output_dir in the config")
-    state = PartialState()
+    # The first PartialState fixes the process group for the whole run (it is a singleton). On a
+    # machine without GPUs it must be told so, or processes started by torchrun would each train
+    # alone instead of forming one gloo group.
+    state = PartialState(cpu=not _has_accelerator())
     check_output(config, output_dir, resume)
     prepared = prepare(config)
     for name, data in prepared.stages.items():
