@@ -147,8 +147,8 @@ class TrainConfig(_Strict):
     # The reasoning protocol whose conversations are trained: llamav-o1, llava-cot or direct.
     protocol: str = "llamav-o1"
     seed: int = 0
-    # Mixed precision on GPUs: bf16 or fp16; "no" on CPUs.
-    precision: Literal["no", "bf16", "fp16"] = "no"
+    # Mixed precision on GPUs: bf16 or fp16; fp32 (none) on CPUs.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     save_steps: int = Field(500, ge=1)
     # Trainer checkpoints kept per stage (the stage's final model is always kept).
     save_total_limit: int | None = Field(2, ge=1)

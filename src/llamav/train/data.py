@@ -314,11 +314,12 @@ def vrc_schema(spec: DatasetSpec) -> Loaded:
 
 
 # The four LlamaV-o1 requests as the released data words them, and LLaVA-CoT's rewording.
+# Checked in this order: the reasoning request mentions the caption, the others do not overlap.
 _REQUEST_STAGE = (
+    (re.compile(r"final answer|conclusion", re.I), "conclusion"),
+    (re.compile(r"reasoning", re.I), "reasoning"),
     (re.compile(r"summary", re.I), "summary"),
     (re.compile(r"caption|describe", re.I), "caption"),
-    (re.compile(r"reasoning", re.I), "reasoning"),
-    (re.compile(r"final answer|conclusion", re.I), "conclusion"),
 )
 _REQUEST_LINE = re.compile(r"(?:^|\n)\s*(Please generate[^\n]*)\s*$", re.I)
 
@@ -431,8 +432,18 @@ def geo170k(spec: DatasetSpec) -> Loaded:
     return _each_row(spec, make)
 
 
-_EASY_COLOR_Q = re.compile(r"what (?:is the )?colou?r", re.I)
-_EASY_SHAPE_Q = re.compile(r"what (?:is the )?shape|what shape|what is the \w+ shape", re.I)
+_EASY_SHAPES = ("circle", "rectangle", "triangle")
+_EASY_YES_NO = ("yes", "no")
+
+
+def _easy_caption(asked: list[tuple[str, str]]) -> str:
+    """easy-VQA images hold one shape; its colour and kind are named by some of their questions'
+    answers ("what is the red shape?" -> triangle) or in the question ("the color of the circle")."""
+    color = next((a for _, a in asked if a not in _EASY_SHAPES and a not in _EASY_YES_NO), None)
+    shape = next((a for _, a in asked if a in _EASY_SHAPES), None)
+    if shape is None:
+        shape = next((s for q, a in asked if a == color for s in _EASY_SHAPES if f"of the {s}" in q), None)
+    return f"The image shows a {color} {shape} on a plain background." if color and shape else ""
 
 
 @ADAPTERS.register("easy-vqa")
@@ -454,9 +465,7 @@ def easy_vqa(spec: DatasetSpec) -> Loaded:
     loaded = Loaded(spec.source, [])
     for image_id in sorted(by_image):
         asked = by_image[image_id]
-        color = next((a for q, a in asked if _EASY_COLOR_Q.search(q)), None)
-        shape = next((a for q, a in asked if _EASY_SHAPE_Q.search(q) and a not in ("yes", "no")), None)
-        caption = f"The image shows a {color} {shape} on a plain background." if color and shape else ""
+        caption = _easy_caption(asked)
         image = Path(paths[image_id]).read_bytes()
         for start in range(0, len(asked), spec.questions_per_image):
             exchanges = []

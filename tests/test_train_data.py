@@ -1,0 +1,241 @@
+"""Training data adapters, each on a small local file written here in the dataset's published schema."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from llamav.models.tiny import build_processor
+from llamav.reasoning.protocols import ANSWER_REQUEST, CAPTION_REQUEST, PROTOCOLS, SUMMARY_REQUEST
+from llamav.train.conversation import render
+from llamav.train.data import DataError, DatasetSpec, load_dataset_spec
+
+STAGE_TEXT = {
+    "summary": "I will read the chart and compare the bars.",
+    "caption": "A bar chart with three bars: red 4, green 7, blue 2.",
+    "reasoning": "Step 1: The green bar is 7.\nStep 2: 7 is the largest value.",
+    "conclusion": "green",
+}
+
+
+def png(color=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def tagged(stages: dict[str, str]) -> str:
+    return "\n\n".join(f"<{s.upper()}>{t}</{s.upper()}>" for s, t in stages.items())
+
+
+def test_released_curriculum_rows_become_the_four_stages_and_our_requests_replace_theirs(tmp_path):
+    import datasets
+
+    # ahmedheakl/llamav-o1-instruct-stage2: LLaVA rows, an image and human/gpt turns ending in
+    # the four requests (their wording may differ from ours: ours is what the model will see).
+    conversations = [
+        {"from": "human", "value": "<image>\nWhich colour is the tallest bar?\nPlease generate a summary of the picture."},
+        {"from": "gpt", "value": STAGE_TEXT["summary"]},
+        {"from": "human", "value": "Please generate a detailed caption for the image."},
+        {"from": "gpt", "value": STAGE_TEXT["caption"]},
+        {"from": "human", "value": "Please generate a detailed reasoning to answer the question given the caption."},
+        {"from": "gpt", "value": STAGE_TEXT["reasoning"]},
+        {"from": "human", "value": "Please generate the final answer"},
+        {"from": "gpt", "value": STAGE_TEXT["conclusion"]},
+    ]
+    features = datasets.Features({
+        "id": datasets.Value("string"),
+        "image": datasets.Image(),
+        "conversations": [{"from": datasets.Value("string"), "value": datasets.Value("string")}],
+    })
+    rows = {"id": ["chart-1", "broken"], "image": [{"bytes": png(), "path": None}, {"bytes": png(), "path": None}],
+            "conversations": [conversations, [{"from": "gpt", "value": "no question"}]]}
+    path = tmp_path / "stage2.parquet"
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(path))
+
+    loaded = load_dataset_spec(DatasetSpec(str(path), "llava-conversations"))
+    assert [d.id for d in loaded.dialogues] == ["chart-1"]
+    assert len(loaded.skipped) == 1 and "no question/answer pair" in loaded.skipped[0].reason
+    exchange = loaded.dialogues[0].exchanges[0]
+    assert exchange.question == "Which colour is the tallest bar?"
+    assert exchange.stages == STAGE_TEXT
+    text = render(loaded.dialogues[0], PROTOCOLS.get("llamav-o1"), ("conclusion",), build_processor()).text
+    assert f"Which colour is the tallest bar?\n{SUMMARY_REQUEST}" in text and ANSWER_REQUEST in text
+
+
+def test_llava_cot_tagged_answers_become_four_turns_and_questions_share_the_image(tmp_path):
+    (tmp_path / "images" / "chartqa").mkdir(parents=True)
+    (tmp_path / "images" / "chartqa" / "1.png").write_bytes(png())
+    second = {**STAGE_TEXT, "conclusion": "blue"}
+    rows = [
+        {"id": "cot-1", "image": "chartqa/1.png", "conversations": [
+            {"from": "human", "value": "Which bar is tallest?"}, {"from": "gpt", "value": tagged(STAGE_TEXT)},
+            {"from": "human", "value": "Which bar is shortest?"}, {"from": "gpt", "value": tagged(second)},
+        ]},
+        {"id": "cot-2", "image": "chartqa/1.png", "conversations": [
+            {"from": "human", "value": "<image>\nWhy?"},
+            {"from": "gpt", "value": "<SUMMARY>s</SUMMARY><CONCLUSION>c</CONCLUSION>"},
+        ]},
+        {"id": "cot-3", "image": "chartqa/missing.png", "conversations": [
+            {"from": "human", "value": "Why?"}, {"from": "gpt", "value": tagged(STAGE_TEXT)},
+        ]},
+    ]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+
+    loaded = load_dataset_spec(DatasetSpec(str(path), "llava-cot", image_root=str(tmp_path / "images")))
+    assert [d.id for d in loaded.dialogues] == ["cot-1"]
+    reasons = sorted(s.reason for s in loaded.skipped)
+    assert "answer lacks caption, reasoning" in reasons[0] and "image file not found" in reasons[1]
+    dialogue = loaded.dialogues[0]
+    assert [e.stages for e in dialogue.exchanges] == [STAGE_TEXT, second]
+    rendered = render(dialogue, PROTOCOLS.get("llamav-o1"), ("reasoning", "conclusion"), build_processor())
+    assert rendered.text.count("<image>") == 1 and rendered.text.count(CAPTION_REQUEST) == 2
+    # in LLaVA-CoT's own protocol the tagged answer is trained whole
+    cot = render(dialogue, PROTOCOLS.get("llava-cot"), ("answer",), build_processor())
+    assert tagged(STAGE_TEXT) in cot.text
+
+
+def test_pixmo_cap_qa_rows_read_their_images_by_the_urls_file_name(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "abc123.jpg").write_bytes(png())
+    table = pa.table({
+        "image_url": ["https://example.org/img/abc123.jpg", "https://example.org/img/gone.jpg"],
+        "question": ["[USER] How many dogs are on the sofa? [ASSISTANT]", "[USER] What is it? [ASSISTANT]"],
+        "answer": ["Two dogs are lying on the sofa.", "A cat."],
+    })
+    pq.write_table(table, tmp_path / "pixmo.parquet")
+
+    loaded = load_dataset_spec(DatasetSpec(str(tmp_path / "pixmo.parquet"), "pixmo-cap-qa",
+                                           image_root=str(tmp_path / "images")))
+    assert len(loaded.dialogues) == 1 and len(loaded.skipped) == 1
+    exchange = loaded.dialogues[0].exchanges[0]
+    assert exchange.question == "How many dogs are on the sofa?"
+    assert exchange.stages == {"conclusion": "Two dogs are lying on the sofa."}
+    assert "gone.jpg" in loaded.skipped[0].reason
+
+
+def test_geo170k_qa_rows_give_reasoning_and_answer_and_alignment_rows_give_captions(tmp_path):
+    (tmp_path / "geo.png").write_bytes(png((255, 255, 255)))
+    qa = [{"image": "geo.png", "conversations": [
+        {"from": "human", "value": "<image>\nIn triangle ABC, angle A = 50 and angle B = 60. Find angle C.\n"
+                                   "Choices:\nA:60\nB:70\nC:80\nD:90"},
+        {"from": "gpt", "value": "The angles of a triangle add up to 180, so C = 180 - 50 - 60 = 70.\nAnswer: B"},
+    ]}]
+    alignment = [{"image": "geo.png", "conversations": [
+        {"from": "human", "value": "<image>\nDescribe the figure."},
+        {"from": "gpt", "value": "Triangle ABC with a point D on side BC."},
+    ]}]
+    (tmp_path / "qa_tuning.json").write_text(json.dumps(qa))
+    (tmp_path / "alignment.json").write_text(json.dumps(alignment))
+
+    stages = load_dataset_spec(DatasetSpec(str(tmp_path / "qa_tuning.json"), "geo170k")).dialogues[0].exchanges[0].stages
+    assert stages == {"reasoning": "The angles of a triangle add up to 180, so C = 180 - 50 - 60 = 70.", "conclusion": "B"}
+    caption = load_dataset_spec(DatasetSpec(str(tmp_path / "alignment.json"), "geo170k")).dialogues[0].exchanges[0]
+    assert caption.stages == {"caption": "Triangle ABC with a point D on side BC."}
+
+
+def test_vrc_synth_gives_the_caption_from_the_chains_first_step_and_the_chain_as_reasoning():
+    loaded = load_dataset_spec(DatasetSpec("vrc-synth:train?size=2&seed=3", "vrc-synth"))
+    from llamav import load_source
+
+    samples = load_source("vrc-synth:train?size=2&seed=3").samples
+    for dialogue, sample in zip(loaded.dialogues, samples):
+        stages = dialogue.exchanges[0].stages
+        assert stages["caption"] == sample.steps[0].split(": ", 1)[1]
+        assert stages["reasoning"].splitlines() == sample.steps
+        assert stages["conclusion"] == sample.final_answer
+        assert dialogue.image == sample.image
+
+
+def test_easy_vqa_captions_name_the_shape_and_colour_its_questions_reveal():
+    dialogue = load_dataset_spec(DatasetSpec("easy-vqa:test", "easy-vqa", limit=1)).dialogues[0]
+    stages = dialogue.exchanges[0].stages
+    assert stages["caption"] == "The image shows a red triangle on a plain background."  # test image 0
+    assert Image.open(io.BytesIO(dialogue.image)).size == (64, 64)
+
+
+def test_a_missing_file_and_an_unknown_format_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        load_dataset_spec(DatasetSpec(str(tmp_path / "nope.jsonl"), "llava-cot"))
+    with pytest.raises(DataError, match="unknown training data format 'sharegpt'"):
+        load_dataset_spec(DatasetSpec(str(tmp_path), "sharegpt"))
+
+
+def _recipe_data(tmp_path):
+    """Two local files in the formats the 11B recipe reads: the released stage-1 conversations
+    (parquet) and LLaVA-CoT's train.jsonl with an image folder."""
+    import datasets
+
+    requests = ["Please generate a summary of the picture.", "Please generate a detailed caption for the image.",
+                "Please generate a detailed reasoning to answer the question given the caption.",
+                "Please generate the final answer. Do not output anything else."]
+    turns = []
+    for i, (request, stage) in enumerate(zip(requests, STAGE_TEXT)):
+        turns += [{"from": "human", "value": ("<image>\nWhich bar is tallest?\n" if i == 0 else "") + request},
+                  {"from": "gpt", "value": STAGE_TEXT[stage]}]
+    features = datasets.Features({"image": datasets.Image(),
+                                  "conversations": [{"from": datasets.Value("string"), "value": datasets.Value("string")}]})
+    stage1 = tmp_path / "stage1.parquet"
+    datasets.Dataset.from_dict({"image": [{"bytes": png(), "path": None}] * 4, "conversations": [turns] * 4},
+                               features=features).to_parquet(str(stage1))
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.png").write_bytes(png((20, 200, 40)))
+    row = {"id": "c", "image": "a.png", "conversations": [{"from": "human", "value": "Which bar is tallest?"},
+                                                          {"from": "gpt", "value": tagged(STAGE_TEXT)}]}
+    stage2 = tmp_path / "cot.jsonl"
+    stage2.write_text("\n".join(json.dumps({**row, "id": f"c{i}"}) for i in range(4)))
+    return [
+        f"stages.0.datasets=[{{source: '{stage1}', format: llava-conversations}}]",
+        f"stages.1.datasets=[{{source: '{stage2}', format: llava-cot, image_root: '{tmp_path / 'images'}'}}]",
+    ]
+
+
+@pytest.mark.parametrize("recipe", ["llamav-o1-11b.yaml", "llamav-o1-11b-lora.yaml"])
+def test_the_paper_recipe_runs_its_code_path_on_cpu_with_tiny_random_swapped_in(tmp_path, recipe):
+    from pathlib import Path
+
+    from transformers import AutoModelForImageTextToText
+
+    from llamav.train import load_config, train
+
+    path = Path(__file__).resolve().parents[1] / "configs" / recipe
+    overrides = ["model.base=tiny-random", "model.dtype=float32", "precision=fp32", *_recipe_data(tmp_path)]
+    for stage in (0, 1):
+        overrides += [f"stages.{stage}.max_steps=1", f"stages.{stage}.batch_size=2", f"stages.{stage}.grad_accum=1"]
+    config = load_config(path, overrides)
+    assert config.model.gradient_checkpointing and config.stages[1].loss_turns[-1] == "conclusion"
+    folders = train(config, output_dir=tmp_path / "run", report=lambda line: None)
+    for folder in folders:
+        model = AutoModelForImageTextToText.from_pretrained(folder)
+        assert not any("lora" in name for name in model.state_dict())
+
+
+def test_the_label_mask_holds_for_llama_3_2_visions_processor_too(tmp_path):
+    """Mllama (the 11B recipe's architecture) keeps one image token and adds a cross-attention
+    mask; the collator must still label exactly the trained answers, and cut that mask with the rest."""
+    from transformers import MllamaProcessor
+    from transformers.models.mllama.image_processing_pil_mllama import MllamaImageProcessorPil
+
+    from llamav.models.tiny import CHAT_TEMPLATE, build_tokenizer
+    from llamav.train.conversation import IGNORE_INDEX
+    from llamav.train.data import Dialogue, Exchange
+    from llamav.train.run import Collator
+
+    tokenizer = build_tokenizer()
+    tokenizer.add_tokens(["<|python_tag|>"], special_tokens=True)  # the processor looks it up
+    processor = MllamaProcessor(MllamaImageProcessorPil(size={"height": 28, "width": 28}, max_image_tiles=1),
+                                tokenizer, chat_template=CHAT_TEMPLATE)
+    dialogue = Dialogue("m", png(), (Exchange("Which bar is tallest?", dict(STAGE_TEXT)),))
+    rendered = render(dialogue, PROTOCOLS.get("llamav-o1"), ("caption", "conclusion"), processor)
+    batch = Collator(processor, 10**6)([rendered])
+    labelled = [t for t, label in zip(batch["input_ids"][0].tolist(), batch["labels"][0].tolist()) if label != IGNORE_INDEX]
+    assert tokenizer.decode(labelled) == STAGE_TEXT["caption"] + "<|end|>\n" + STAGE_TEXT["conclusion"] + "<|end|>\n"
+    cut = Collator(processor, 40)([rendered])
+    assert cut["input_ids"].shape[1] == cut["cross_attention_mask"].shape[1] == 40
