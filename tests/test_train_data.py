@@ -11,7 +11,7 @@ from PIL import Image
 from llamav.models.tiny import build_processor
 from llamav.reasoning.protocols import ANSWER_REQUEST, CAPTION_REQUEST, PROTOCOLS, SUMMARY_REQUEST
 from llamav.train.conversation import render
-from llamav.train.data import DataError, DatasetSpec, load_dataset_spec
+from llamav.train.data import DataError, DatasetSpec, ImageSource, load_dataset_spec
 
 STAGE_TEXT = {
     "summary": "I will read the chart and compare the bars.",
@@ -59,6 +59,9 @@ def test_released_curriculum_rows_become_the_four_stages_and_our_requests_replac
     loaded = load_dataset_spec(DatasetSpec(str(path), "llava-conversations"))
     assert [d.id for d in loaded.dialogues] == ["chart-1"]
     assert len(loaded.skipped) == 1 and "no question/answer pair" in loaded.skipped[0].reason
+    # the pictures stay in the (memory-mapped) table until a batch needs them
+    assert isinstance(loaded.dialogues[0].image, ImageSource)
+    assert loaded.dialogues[0].image_bytes() == png()
     exchange = loaded.dialogues[0].exchanges[0]
     assert exchange.question == "Which colour is the tallest bar?"
     assert exchange.stages == STAGE_TEXT
@@ -151,14 +154,14 @@ def test_vrc_synth_gives_the_caption_from_the_chains_first_step_and_the_chain_as
         assert stages["caption"] == sample.steps[0].split(": ", 1)[1]
         assert stages["reasoning"].splitlines() == sample.steps
         assert stages["conclusion"] == sample.final_answer
-        assert dialogue.image == sample.image
+        assert dialogue.image_bytes() == sample.image
 
 
 def test_easy_vqa_captions_name_the_shape_and_colour_its_questions_reveal():
     dialogue = load_dataset_spec(DatasetSpec("easy-vqa:test", "easy-vqa", limit=1)).dialogues[0]
     stages = dialogue.exchanges[0].stages
     assert stages["caption"] == "The image shows a red triangle on a plain background."  # test image 0
-    assert Image.open(io.BytesIO(dialogue.image)).size == (64, 64)
+    assert dialogue.pil_image().size == (64, 64)
 
 
 def test_a_missing_file_and_an_unknown_format_are_clear_errors(tmp_path):
@@ -239,3 +242,19 @@ def test_the_label_mask_holds_for_llama_3_2_visions_processor_too(tmp_path):
     assert tokenizer.decode(labelled) == STAGE_TEXT["caption"] + "<|end|>\n" + STAGE_TEXT["conclusion"] + "<|end|>\n"
     cut = Collator(processor, 40)([rendered])
     assert cut["input_ids"].shape[1] == cut["cross_attention_mask"].shape[1] == 40
+
+
+def test_a_row_whose_image_cannot_be_read_is_skipped_with_its_reason_before_training(tmp_path):
+    from llamav.train.config import StageConfig
+    from llamav.train.run import load_stage_data
+
+    (tmp_path / "good.png").write_bytes(png())
+    (tmp_path / "bad.png").write_bytes(b"not a picture")
+    rows = [{"id": name, "image": f"{name}.png", "conversations": [
+        {"from": "human", "value": "Which bar?"}, {"from": "gpt", "value": tagged(STAGE_TEXT)}]} for name in ("good", "bad")]
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    stage = StageConfig(name="s", datasets=[{"source": str(tmp_path / "train.jsonl"), "format": "llava-cot"}],
+                        loss_turns=["reasoning"])
+    data = load_stage_data(stage, PROTOCOLS.get("llamav-o1"), seed=0)
+    assert [d.id for d in data.dialogues] == ["good"]
+    assert len(data.skipped) == 1 and data.skipped[0].reason.startswith("bad: image cannot be read")

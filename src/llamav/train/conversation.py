@@ -92,10 +92,6 @@ class Rendered:
 
 
 def render(dialogue: Dialogue, protocol: ReasoningProtocol, loss_stages: tuple[str, ...], processor: Any) -> Rendered:
-    import io
-
-    from PIL import Image
-
     messages, turns = build_messages(dialogue, protocol, loss_stages)
     tokenizer = getattr(processor, "tokenizer", processor)
 
@@ -117,8 +113,7 @@ def render(dialogue: Dialogue, protocol: ReasoningProtocol, loss_stages: tuple[s
         if k == 0:
             prompt_tokens = start
     first = next(i for i, label in enumerate(labels) if label != IGNORE_INDEX)
-    image = Image.open(io.BytesIO(dialogue.image)).convert("RGB")
-    return Rendered(dialogue.id, full_text, image, full[first:], labels[first:], prompt_tokens)
+    return Rendered(dialogue.id, full_text, dialogue.pil_image(), full[first:], labels[first:], prompt_tokens)
 
 
 def _prefix_ids(prefix: list[int], full: list[int], dialogue_id: str) -> list[int]:

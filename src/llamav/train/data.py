@@ -43,11 +43,12 @@ class Exchange:
     options: list[str] | None = None
 
     def as_sample(self, dialogue: Dialogue) -> Sample:
-        """The exchange as the Sample a protocol plans from (the plan reads question and options)."""
+        """The exchange as the Sample a protocol plans from. A plan reads the question and the
+        options only, so the image stays where it is."""
         return Sample(
             id=dialogue.id,
             question=self.question,
-            image=dialogue.image,
+            image=b"",
             steps=[],
             final_answer=self.stages.get("conclusion", ""),
             options=self.options,
@@ -56,13 +57,58 @@ class Exchange:
 
 
 @dataclass(frozen=True)
+class ImageSource:
+    """Where a dialogue's image is: bytes in memory, a file, or a row of a (memory-mapped) table.
+    Read when a batch needs it, so that a dataset of 100K images is never held in memory."""
+
+    data: bytes | None = None
+    path: Path | None = None
+    table: Any = None
+    row: int = -1
+    column: str = ""
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        if self.path is not None:
+            return self.path.read_bytes()
+        value = self.table[self.row][self.column]
+        if isinstance(value, list):  # some releases list a row's images; we train on the first
+            value = value[0] if value else None
+        if isinstance(value, dict) and value.get("bytes"):
+            return value["bytes"]
+        raise ValueError(f"row {self.row} has no image bytes")
+
+
+@dataclass(frozen=True)
 class Dialogue:
     """One training conversation: an image and one or more exchanges about it, in order."""
 
     id: str
-    image: bytes = field(repr=False)
+    image: bytes | ImageSource = field(repr=False)
     exchanges: tuple[Exchange, ...]
     source: str = ""
+
+    def image_bytes(self) -> bytes:
+        return self.image if isinstance(self.image, bytes) else self.image.read()
+
+    def pil_image(self):
+        """The image decoded (RGB). Raises ValueError naming the dialogue if it cannot be."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            return Image.open(io.BytesIO(self.image_bytes())).convert("RGB")
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            raise ValueError(f"{self.id}: image cannot be read ({exc})") from None
+
+    def check_image(self) -> None:
+        """The image's header is readable (cheap: the pixels are decoded only for a batch)."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            Image.open(io.BytesIO(self.image_bytes())).size
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            raise ValueError(f"image cannot be read ({type(exc).__name__}: {exc})") from None
 
     def texts(self) -> Iterator[str]:
         for exchange in self.exchanges:
@@ -180,12 +226,15 @@ def _rows(spec: DatasetSpec) -> Iterable[dict[str, Any]]:
         raise DataError(f"{source}: cannot be loaded ({type(exc).__name__}: {exc})") from None
 
 
-def _image_bytes(value: Any, spec: DatasetSpec) -> bytes:
-    """Image bytes from what datasets and LLaVA-style files hold: a PIL image, {bytes, path},
-    raw bytes, or a path (relative to `image_root`, else to the data file's folder)."""
+def _image(value: Any, spec: DatasetSpec) -> bytes | ImageSource:
+    """Where a row's image is, from what datasets and LLaVA-style files hold: a lazy table cell,
+    a PIL image, {bytes, path}, raw bytes, or a path (relative to `image_root`, else to the data
+    file's folder). A path must exist; its bytes are read when a batch needs them."""
     if value is None:
         raise ValueError("no image")
-    if hasattr(value, "save"):  # a PIL image (datasets' Image feature decodes to one)
+    if isinstance(value, ImageSource):
+        return value
+    if hasattr(value, "save"):  # a PIL image
         buffer = io.BytesIO()
         value.save(buffer, format="PNG")
         return buffer.getvalue()
@@ -200,14 +249,14 @@ def _image_bytes(value: Any, spec: DatasetSpec) -> bytes:
     if isinstance(value, list):  # some releases list the images of a row; we train on the first
         if not value:
             raise ValueError("empty image list")
-        return _image_bytes(value[0], spec)
+        return _image(value[0], spec)
     root = Path(spec.image_root) if spec.image_root else _source_folder(spec)
     path = Path(str(value))
     if not path.is_absolute():
         path = root / path
     if not path.is_file():
         raise ValueError(f"image file not found: {path}")
-    return path.read_bytes()
+    return ImageSource(path=path)
 
 
 def _source_folder(spec: DatasetSpec) -> Path:
@@ -215,9 +264,30 @@ def _source_folder(spec: DatasetSpec) -> Path:
     return path if path.is_dir() else path.parent
 
 
+def _lazy_images(rows: Any) -> tuple[Any, Callable[[int], ImageSource] | None]:
+    """For a datasets table with embedded images: the rows without the image column (iterating
+    them does not decode every picture) and, per row, where its image is."""
+    import datasets
+
+    if not isinstance(rows, datasets.Dataset) or "image" not in rows.column_names:
+        return rows, None
+    column = rows.select_columns(["image"])
+    feature = column.features["image"]
+    if isinstance(feature, datasets.Image):
+        column = column.cast_column("image", datasets.Image(decode=False))
+    elif not (isinstance(feature, list) and isinstance(feature[0], datasets.Image)):
+        return rows, None  # paths or other values: read as they are
+    else:
+        column = column.cast_column("image", [datasets.Image(decode=False)])
+    return rows.remove_columns(["image"]), lambda index: ImageSource(table=column, row=index, column="image")
+
+
 def _each_row(spec: DatasetSpec, make: Callable[[int, dict[str, Any]], Dialogue | None]) -> Loaded:
     loaded = Loaded(spec.source, [])
-    for index, row in enumerate(_rows(spec)):
+    rows, image_at = _lazy_images(_rows(spec))
+    for index, row in enumerate(rows):
+        if image_at is not None:
+            row = {**row, "image": image_at(index)}
         try:
             dialogue = make(index, row)
         except (ValueError, KeyError, TypeError) as exc:
@@ -357,7 +427,7 @@ def llava_conversations(spec: DatasetSpec) -> Loaded:
             if not exchanges:
                 raise ValueError(f"the first user turn asks for the {stage} but states no question")
             exchanges[-1].stages[stage or "conclusion"] = answer
-        return Dialogue(_row_id(row, index, spec), _image_bytes(row.get("image"), spec), tuple(exchanges), spec.source)
+        return Dialogue(_row_id(row, index, spec), _image(row.get("image"), spec), tuple(exchanges), spec.source)
 
     return _each_row(spec, make)
 
@@ -377,7 +447,7 @@ def llava_cot(spec: DatasetSpec) -> Loaded:
             if missing:
                 raise ValueError(f"answer lacks {', '.join(m.split(':')[1] for m in missing)}")
             exchanges.append(Exchange(question, {s: stages[s] for s in STAGES}))
-        return Dialogue(_row_id(row, index, spec), _image_bytes(row.get("image"), spec), tuple(exchanges), spec.source)
+        return Dialogue(_row_id(row, index, spec), _image(row.get("image"), spec), tuple(exchanges), spec.source)
 
     return _each_row(spec, make)
 
@@ -401,7 +471,7 @@ def pixmo_cap_qa(spec: DatasetSpec) -> Loaded:
         if not question or not answer:
             raise ValueError("missing question or answer")
         exchange = Exchange(question, {"conclusion": answer})
-        return Dialogue(_row_id(row, index, spec), _image_bytes(image, spec), (exchange,), spec.source)
+        return Dialogue(_row_id(row, index, spec), _image(image, spec), (exchange,), spec.source)
 
     return _each_row(spec, make)
 
@@ -427,7 +497,7 @@ def geo170k(spec: DatasetSpec) -> Loaded:
                 raise ValueError("answer has no 'Answer:' line")
             reasoning = answer[: found.start()].strip()
             exchanges.append(Exchange(question, {"reasoning": reasoning, "conclusion": found.group(1).strip()}))
-        return Dialogue(_row_id(row, index, spec), _image_bytes(row.get("image"), spec), tuple(exchanges), spec.source)
+        return Dialogue(_row_id(row, index, spec), _image(row.get("image"), spec), tuple(exchanges), spec.source)
 
     return _each_row(spec, make)
 
@@ -466,7 +536,7 @@ def easy_vqa(spec: DatasetSpec) -> Loaded:
     for image_id in sorted(by_image):
         asked = by_image[image_id]
         caption = _easy_caption(asked)
-        image = Path(paths[image_id]).read_bytes()
+        image = ImageSource(path=Path(paths[image_id]))
         for start in range(0, len(asked), spec.questions_per_image):
             exchanges = []
             for question, answer in asked[start:start + spec.questions_per_image]:

@@ -55,8 +55,9 @@ class StageData:
 def load_stage_data(stage: StageConfig, protocol: ReasoningProtocol, seed: int) -> StageData:
     """Every dataset of the stage, its dialogues checked against the protocol, mixed by weight.
 
-    A dialogue the protocol cannot train on (a stage's text missing, no turn with loss) is skipped
-    with its reason, like an unreadable row. A dataset left with nothing is an error.
+    A dialogue the protocol cannot train on (a stage's text missing, no turn with loss) or whose
+    image cannot be read is skipped with its reason, like an unreadable row. A dataset left with
+    nothing is an error.
     """
     parts, skipped, per_dataset = [], [], {}
     loss = tuple(stage.loss_turns)
@@ -70,7 +71,8 @@ def load_stage_data(stage: StageConfig, protocol: ReasoningProtocol, seed: int) 
         for dialogue in loaded.dialogues:
             try:
                 build_messages(dialogue, protocol, loss)
-            except ConversationError as exc:
+                dialogue.check_image()
+            except ValueError as exc:  # a ConversationError, or an image that cannot be read
                 skipped.append(Skipped(entry.source, -1, f"{dialogue.id}: {exc}"))
                 continue
             usable.append(dialogue)
