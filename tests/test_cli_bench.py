@@ -33,12 +33,12 @@ def test_info_json_on_vrc_synth_reports_six_or_more_categories_and_no_skips():
 
 
 def test_info_counts_skipped_samples_with_their_reasons(tmp_path):
-    path = write_parquet(tmp_path / "b.parquet", [vrc_row(0), vrc_row(1, question=None), vrc_row(2, steps=[])])
+    path = write_parquet(tmp_path / "b.parquet", [vrc_row(0), vrc_row(1, question=None), vrc_row(2, metadata="{oops")])
     info = json.loads(run("bench", "info", str(path), "--json").stdout)
     assert (info["total"], info["skipped"]) == (1, 2)
-    assert info["skipped_reasons"] == {"missing question": 1, "steps is empty": 1}
+    assert info["skipped_reasons"] == {"missing question": 1, "metadata is not valid JSON": 1}
     table = run("bench", "info", str(path))
-    assert "skipped: 2" in table.output and "2: steps is empty" in table.output
+    assert "skipped: 2" in table.output and "2: metadata is not valid JSON" in table.output
 
 
 def test_info_strict_exits_2_naming_the_bad_sample(tmp_path):
@@ -76,10 +76,27 @@ def test_show_writes_the_image_and_prints_question_chain_and_answer(tmp_path):
     assert f"Final answer: {sample.final_answer}" in result.output
 
 
-def test_show_an_unknown_id_exits_2():
-    result = run("bench", "show", "vrc-synth?size=8", "--id", "nope")
+def test_show_an_unknown_id_exits_2_and_shows_what_ids_look_like():
+    ids = [s.id for s in load_source("vrc-synth?size=8").samples[:3]]
+    result = run("bench", "show", "vrc-synth?size=8", "--id", "0")
     assert result.exit_code == 2
-    assert "no sample with id 'nope'" in result.output
+    assert "no sample with id '0'" in result.output
+    assert f"its ids look like {ids[0]!r}, {ids[1]!r}, {ids[2]!r}, ... (8 in all)" in " ".join(result.output.split())
+
+
+def test_info_on_an_empty_benchmark_file_exits_non_zero(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    result = run("bench", "info", str(path))
+    assert result.exit_code == 1
+    assert "no usable samples" in result.output
+
+
+def test_show_a_sample_without_a_chain_says_so(tmp_path):
+    path = write_parquet(tmp_path / "b.parquet", [vrc_row(0, steps=None)])
+    result = run("bench", "show", str(path), "--id", "0", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "(none: this benchmark gives the final answer only)" in result.output
 
 
 def test_the_installed_console_script_runs_the_quickstart_command():

@@ -10,10 +10,9 @@ decoded pixels: that is what parquet stores, what a hash can key, and what an AP
 from __future__ import annotations
 
 import hashlib
-import io
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 AnswerType = Literal["choice", "integer", "decimal", "text"]
 
@@ -21,14 +20,20 @@ UNCATEGORIZED = "uncategorized"
 
 
 class Sample(BaseModel):
-    """One visual question with its verified reasoning chain."""
+    """One visual question with its verified reasoning chain, or with its final answer only.
 
-    model_config = ConfigDict(frozen=True)
+    `steps` is empty for benchmarks that have no reference chains (ChartQA, DocVQA, most VQA sets):
+    such samples are evaluated on their final answer, and step metrics mark them "no reference
+    chain" instead of scoring them.
+    """
+
+    # Metadata keeps a source's typed values (bytes, dates, decimals); JSON output stays valid.
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", ser_json_inf_nan="null")
 
     id: str
     question: str
     image: bytes = Field(repr=False)
-    steps: list[str]
+    steps: list[str] = Field(default_factory=list)
     final_answer: str
     # Option texts in order (A, B, C, ...) when the question is multiple choice.
     options: list[str] | None = None
@@ -39,12 +44,27 @@ class Sample(BaseModel):
     split: str = ""
     # Every column of the original row that llamav does not model, kept as it was.
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # What loading had to do to the image, e.g. "image:first_frame" for an animation
+    # (see `llamav.bench.images`).
+    flags: list[str] = Field(default_factory=list)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _no_chain(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @property
+    def has_chain(self) -> bool:
+        """Whether the sample carries a reference reasoning chain."""
+        return bool(self.steps)
 
     def pil_image(self):
-        """The image decoded with Pillow, converted to RGB (what every processor expects)."""
-        from PIL import Image
+        """The picture a model is shown: RGB, upright, transparency on white, 8 bits, first
+        frame (the repairs of `llamav.bench.images.decode_image`). The bytes were checked against
+        the limits when the sample was loaded, so none is applied again here."""
+        from llamav.bench.images import ImageLimits, decode_image
 
-        return Image.open(io.BytesIO(self.image)).convert("RGB")
+        return decode_image(self.image, ImageLimits(max_pixels=None, max_side=None, max_bytes=None)).image
 
     @property
     def image_sha256(self) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from llamav.bench.vrc import SampleError, load_category_map, row_to_sample
+from llamav.bench.images import ImageLimits
+from llamav.bench.vrc import SampleError, load_category_map, row_to_sample, sample_id
 from llamav.records import Sample, SkippedSample
 
 DEFAULT_HF_SPLIT = "test"
@@ -47,7 +48,11 @@ class Benchmark:
         for sample in self.samples:
             if sample.id == sample_id:
                 return sample
-        raise KeyError(f"no sample with id {sample_id!r} in {self.source}")
+        if not self.samples:
+            raise KeyError(f"no sample with id {sample_id!r}: {self.source} has no samples")
+        shown = ", ".join(repr(s.id) for s in self.samples[:3])
+        more = f", ... ({len(self.samples)} in all)" if len(self.samples) > 3 else ""
+        raise KeyError(f"no sample with id {sample_id!r} in {self.source}; its ids look like {shown}{more}")
 
 
 @dataclass(frozen=True)
@@ -89,15 +94,21 @@ def load_source(
     strict: bool = False,
     category_map: str | Path | Mapping[str, str] | None = None,
     limit: int | None = None,
+    allow_outside_paths: bool = False,
+    image_limits: ImageLimits | None = None,
 ) -> Benchmark:
     """Load any SOURCE into a Benchmark.
 
     Rows that cannot become samples are skipped and listed with their reasons, unless `strict`,
     where the first one raises `SampleError`. `limit` keeps the first N rows (skipped ones count).
+    Image paths are read only inside the benchmark's folder unless `allow_outside_paths`;
+    `image_limits` (default: `ImageLimits.from_env()`) bounds pixels, size on disk and the side
+    above which an image is downscaled.
     """
+    reading = _Reading(strict, category_map, limit, allow_outside_paths, image_limits or ImageLimits.from_env())
     parsed = parse_source(spec)
     if isinstance(category_map, (str, Path)):
-        category_map = load_category_map(category_map)
+        reading.category_map = load_category_map(category_map)
     if parsed.kind == "vrc-synth":
         from llamav.bench import synth
 
@@ -119,14 +130,54 @@ def load_source(
         except ValueError as exc:
             raise SourceError(f"{spec!r}: {exc}") from None
         samples = [
-            s.model_copy(update={"split": parsed.split, "category": (category_map or {}).get(s.id, s.category)})
+            s.model_copy(update={"split": parsed.split, "category": (reading.category_map or {}).get(s.id, s.category)})
             for s in samples
         ]
         return Benchmark(spec, samples)
     if parsed.kind == "hf":
         rows = _hf_rows(parsed.name, parsed.split)
-        return _from_rows(rows, f"hf:{parsed.name}:{parsed.split}", None, strict, category_map, limit, parsed.split)
-    return _load_path(Path(parsed.name), spec, strict, category_map, limit)
+        source = f"hf:{parsed.name}:{parsed.split}"
+        folders = _hf_folders()
+        return _from_rows(((row, folders) for row in rows), source, reading, parsed.split)
+    return _load_path(Path(parsed.name), spec, reading)
+
+
+def load_rows(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    source: str = "rows",
+    folder: str | Path | None = None,
+    strict: bool = False,
+    category_map: Mapping[str, str] | None = None,
+    allow_outside_paths: bool = False,
+    image_limits: ImageLimits | None = None,
+) -> Benchmark:
+    """Rows already in memory (dicts in VRC-Bench's schema, e.g. from pandas) -> a Benchmark, by
+    the same rules as `load_source`. Image paths are read inside `folder` only (none without it)
+    unless `allow_outside_paths`."""
+    reading = _Reading(strict, category_map, None, allow_outside_paths, image_limits or ImageLimits.from_env())
+    folders = (Path(folder),) if folder is not None else ()
+    return _from_rows(((row, folders) for row in rows), source, reading)
+
+
+@dataclass
+class _Reading:
+    """How rows are read: the options of `load_source` that reach every row."""
+
+    strict: bool
+    category_map: Mapping[str, str] | None
+    limit: int | None
+    allow_outside_paths: bool
+    image_limits: ImageLimits
+
+
+def _hf_folders() -> tuple[Path, ...]:
+    """A hub dataset has no folder of its own; image paths it holds point into the local caches
+    of `datasets` and the hub, and nowhere else."""
+    import datasets
+    from huggingface_hub import constants
+
+    return (Path(datasets.config.HF_DATASETS_CACHE), Path(constants.HF_HUB_CACHE))
 
 
 def _hf_rows(repo: str, split: str) -> Iterable[Mapping[str, Any]]:
@@ -160,7 +211,8 @@ def _jsonl_rows(path: Path) -> Iterable[Mapping[str, Any]]:
             yield row if isinstance(row, dict) else {"__error__": f"line {line_no + 1} is not an object"}
 
 
-def _load_path(path: Path, spec: str, strict: bool, category_map, limit) -> Benchmark:
+def _load_path(path: Path, spec: str, reading: _Reading) -> Benchmark:
+    root = path if path.is_dir() else path.parent
     if path.is_dir():
         found = sorted(path.glob("*.parquet")) + sorted(path.glob("*.jsonl"))
         if not found:
@@ -177,38 +229,69 @@ def _load_path(path: Path, spec: str, strict: bool, category_map, limit) -> Benc
         import datasets
 
         dataset = datasets.load_dataset("parquet", data_files=[str(p) for p in path_files], split="train")
-        rows: Iterable[Mapping[str, Any]] = _undecoded(dataset)
-        base_dir = path_files[0].parent
+        # One dataset over every file: relative image paths are read from the first file's folder.
+        folders = (path_files[0].parent, root)
+        rows: Iterable[tuple[Mapping[str, Any], tuple[Path, ...]]] = ((row, folders) for row in _undecoded(dataset))
     elif suffix == ".jsonl":
-        rows = (row for p in path_files for row in _jsonl_rows(p))
-        base_dir = path_files[0].parent
+        rows = ((row, (p.parent, root)) for p in path_files for row in _jsonl_rows(p))
     else:
         raise SourceError(f"{path}: expected a .parquet or .jsonl file")
-    return _from_rows(rows, spec, base_dir, strict, category_map, limit)
+    return _from_rows(rows, spec, reading)
 
 
-def _from_rows(
-    rows, source: str, base_dir: Path | None, strict: bool, category_map, limit, split: str = ""
-) -> Benchmark:
+def _from_rows(rows, source: str, reading: _Reading, split: str = "") -> Benchmark:
+    """Rows (each with the folders its image paths may name) -> samples and skipped rows."""
     samples: list[Sample] = []
     skipped: list[SkippedSample] = []
-    seen: set[str] = set()
-    for index, row in enumerate(rows):
-        if limit is not None and index >= limit:
+    seen: set[str] = set()  # ids given by the rows themselves
+    numbered: list[int] = []  # positions in `samples` of ids made from row numbers
+    for index, (row, folders) in enumerate(rows):
+        if reading.limit is not None and index >= reading.limit:
             break
         try:
-            if "__error__" in row:
-                raise SampleError(index, None, row["__error__"])
-            sample = row_to_sample(
-                row, row_index=index, source=source, base_dir=base_dir, category_map=category_map, split=split
-            )
-            if sample.id in seen:
-                raise SampleError(index, sample.id, "duplicate id")
+            sample, from_row_number = _one_row(row, index, source, folders, reading, split)
+            if not from_row_number and sample.id in seen:
+                raise SampleError(index, sample.id, "duplicate id (ids are compared as text: 1 and \"1\" are one id)")
         except SampleError as exc:
-            if strict:
+            if reading.strict:
                 raise
             skipped.append(SkippedSample(source=source, row=exc.row, sample_id=exc.sample_id, reason=exc.reason))
             continue
-        seen.add(sample.id)
+        if from_row_number:
+            numbered.append(len(samples))
+        else:
+            seen.add(sample.id)
         samples.append(sample)
+    # A made-up `row-N` id never takes the place of a real id that happens to read the same.
+    for position in numbered:
+        sample = samples[position]
+        if sample.id in seen:
+            new_id, suffix = sample.id, 1
+            while new_id in seen:
+                suffix += 1
+                new_id = f"{sample.id}~{suffix}"
+            samples[position] = sample.model_copy(update={"id": new_id})
     return Benchmark(source, samples, skipped)
+
+
+def _one_row(row, index: int, source: str, folders, reading: _Reading, split: str) -> tuple[Sample, bool]:
+    if not isinstance(row, Mapping):
+        raise SampleError(index, None, f"row is not an object ({type(row).__name__})")
+    if "__error__" in row:
+        raise SampleError(index, None, row["__error__"])
+    try:
+        sample = row_to_sample(
+            row,
+            row_index=index,
+            source=source,
+            folders=folders,
+            allow_outside_paths=reading.allow_outside_paths,
+            image_limits=reading.image_limits,
+            category_map=reading.category_map,
+            split=split,
+        )
+    except SampleError:
+        raise
+    except Exception as exc:  # a run over a thousand rows must not die on one odd row
+        raise SampleError(index, None, f"unexpected error reading the row ({type(exc).__name__}: {exc})") from None
+    return sample, sample_id(row, index)[1] is None

@@ -9,9 +9,13 @@ from llamav.bench.sources import Benchmark
 
 
 def describe(benchmark: Benchmark) -> dict[str, Any]:
-    """Totals, per-category/split/answer-type counts, chain lengths, and every skipped row."""
+    """Totals, per-category/split/answer-type counts, chain lengths, and every skipped row.
+
+    Chain lengths are over the samples that have a reference chain; samples without one
+    (final-answer-only benchmarks) are counted apart, never averaged in as zero steps.
+    """
     samples = benchmark.samples
-    steps = [len(s.steps) for s in samples]
+    steps = [len(s.steps) for s in samples if s.has_chain]
     reasons = Counter(skip.reason.split(" (")[0] for skip in benchmark.skipped)
     return {
         "source": benchmark.source,
@@ -24,6 +28,9 @@ def describe(benchmark: Benchmark) -> dict[str, Any]:
         "mean_steps": round(sum(steps) / len(steps), 3) if steps else 0.0,
         "min_steps": min(steps, default=0),
         "max_steps": max(steps, default=0),
+        "with_chain": len(steps),
+        "without_chain": len(samples) - len(steps),
+        "flags": dict(sorted(Counter(f for s in samples for f in s.flags).items())),
         "skipped": len(benchmark.skipped),
         "skipped_reasons": dict(reasons.most_common()),
         "skipped_samples": [skip.model_dump() for skip in benchmark.skipped],

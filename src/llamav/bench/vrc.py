@@ -1,8 +1,10 @@
 """VRC-Bench's row schema: turning rows (from the hub, a parquet file or a jsonl file) into Samples.
 
 The published schema is `idx, image, question, steps, final_answer`. Every other column is kept in
-the sample's metadata. A row that cannot become a valid Sample raises `SampleError` with the reason;
-the caller decides whether that is fatal (`--strict`) or counted and skipped.
+the sample's metadata. `steps` may be missing or empty: final-answer-only benchmarks (ChartQA,
+DocVQA, ...) load as samples without a reference chain. A row that cannot become a valid Sample
+raises `SampleError` with the reason; the caller decides whether that is fatal (`--strict`) or
+counted and skipped.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from llamav.bench.images import ImageLimits, load_image
 from llamav.records import UNCATEGORIZED, AnswerType, Sample
 
 SCHEMA_COLUMNS = ("idx", "image", "question", "steps", "final_answer")
@@ -133,65 +137,121 @@ def derive_category(sample_id: str, row: Mapping[str, Any], category_map: Mappin
     return UNCATEGORIZED
 
 
-# -- images --------------------------------------------------------------------------------------
-
-
-def image_bytes(value: Any, base_dir: Path | None) -> bytes:
-    """Encoded image bytes from any form a row may hold, checked to decode.
-
-    Forms: raw bytes; a `{"bytes", "path"}` struct (parquet, or datasets with decode=False); a PIL
-    image (datasets with decode=True); a path string, relative to the jsonl file's folder.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if value is None:
-        raise ValueError("missing image")
-    if isinstance(value, Mapping):
-        data, path = value.get("bytes"), value.get("path")
-        value = data if data else path
-        if value is None:
-            raise ValueError("missing image")
-    if isinstance(value, Image.Image):
-        buffer = io.BytesIO()
-        value.save(buffer, format="PNG")
-        return buffer.getvalue()
-    if isinstance(value, str):
-        path = Path(value)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        if not path.is_file():
-            raise ValueError(f"image file not found: {path}")
-        value = path.read_bytes()
-    if not isinstance(value, (bytes, bytearray)):
-        raise ValueError(f"image has unsupported type {type(value).__name__}")
-    try:
-        with Image.open(io.BytesIO(value)) as img:
-            img.load()  # verify() misses truncated data; a full decode does not
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"undecodable image ({exc})") from None
-    return bytes(value)
-
-
 # -- rows ----------------------------------------------------------------------------------------
+
+# Columns that become Sample fields (or are read to derive one); every other column is metadata.
+_FIELD_COLUMNS = set(SCHEMA_COLUMNS) | {"options", "answer_type", "category", "split", "metadata", "flags"}
+ROW_ID_PREFIX = "row-"
+
+
+def sample_id(row: Mapping[str, Any], row_index: int) -> tuple[str, str | None]:
+    """(id, the column it came from; None when it was made from the row number).
+
+    Ids are text: a whole number (`1`, or `1.0` from a parquet column with gaps) becomes its
+    decimal text, so `1` and `"1"` are the same id and the second is a duplicate. A row without an
+    id gets `row-N` (N its 0-based row number); the loader renames such an id if a real id in the
+    same source happens to be `row-N`, so a made-up id never displaces a real one.
+    """
+    for column in ("idx", "id"):
+        value = row.get(column)
+        if hasattr(value, "item") and not isinstance(value, (bytes, str)):
+            value = value.item()  # numpy scalars
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        if isinstance(value, str):
+            if value.strip():
+                return value.strip(), column
+            continue
+        if isinstance(value, bool):
+            raise SampleError(row_index, None, f"{column} must be text or a whole number, got a boolean")
+        if isinstance(value, int):
+            return str(value), column
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value)), column
+        raise SampleError(row_index, None, f"{column} must be text or a whole number, got {type(value).__name__}")
+    return f"{ROW_ID_PREFIX}{row_index}", None
 
 
 def _steps(value: Any) -> list[str]:
+    """The reference chain; empty when the row has none (a final-answer-only benchmark)."""
+    if hasattr(value, "tolist"):  # numpy arrays from pyarrow/pandas
+        value = value.tolist()
+    if value is None or (isinstance(value, float) and value != value):
+        return []
     if isinstance(value, str):
+        if not value.strip():
+            return []
         # Some exports store the list as JSON text; accept that, reject any other string.
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise ValueError("steps is a string, expected a list of strings") from None
-    if hasattr(value, "tolist"):  # numpy arrays from pyarrow/pandas
-        value = value.tolist()
+        if value is None:
+            return []
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"steps must be a list of strings, got {type(value).__name__}")
     steps = [s.strip() for s in value if isinstance(s, str) and s.strip()]
     if len(steps) != len(value):
         raise ValueError("steps holds an empty or non-string entry")
-    if not steps:
-        raise ValueError("steps is empty")
     return steps
+
+
+def _final_answer(value: Any) -> str:
+    if hasattr(value, "item") and not isinstance(value, (bytes, str)):
+        value = value.item()
+    if value is None or (isinstance(value, float) and value != value):
+        raise ValueError("missing final answer")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        raise ValueError(f"final answer must be text or a number, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("missing final answer")
+    return text
+
+
+def _options_column(value: Any) -> list[str] | None:
+    """A row's own `options` column when it is a list of at least two option texts."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    if isinstance(value, (list, tuple)) and len(value) >= 2:
+        texts = [v.strip() for v in value if isinstance(v, str) and v.strip()]
+        if len(texts) == len(value):
+            return texts
+    return None
+
+
+def _metadata(row: Mapping[str, Any], id_column: str | None) -> dict[str, Any]:
+    """Every column llamav does not model, kept as it was (typed values stay typed)."""
+    skip = _FIELD_COLUMNS | ({id_column} if id_column else set())
+    metadata = {str(k): _plain(v) for k, v in row.items() if k not in skip}
+    packed = row.get("metadata")
+    if isinstance(packed, str):
+        text = packed.strip()
+        # Our own exports carry non-column metadata as one JSON object; unpack it on the way back.
+        # Text that looks like JSON must be JSON; any other text is kept as it is.
+        if text.startswith(("{", "[")):
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"metadata is not valid JSON ({exc.msg} at character {exc.pos})") from None
+            except RecursionError:
+                raise ValueError("metadata is not valid JSON (nested too deeply)") from None
+            if isinstance(parsed, dict):
+                metadata.update(parsed)
+            else:
+                metadata["metadata"] = parsed
+        elif text:
+            metadata["metadata"] = packed
+    elif isinstance(packed, Mapping):
+        metadata.update({str(k): _plain(v) for k, v in packed.items()})
+    elif packed is not None:
+        metadata["metadata"] = _plain(packed)
+    return metadata
 
 
 def row_to_sample(
@@ -199,57 +259,68 @@ def row_to_sample(
     *,
     row_index: int,
     source: str,
-    base_dir: Path | None = None,
+    folders: Sequence[Path] = (),
+    allow_outside_paths: bool = False,
+    image_limits: ImageLimits | None = None,
     category_map: Mapping[str, str] | None = None,
     split: str = "",
 ) -> Sample:
-    """One VRC-Bench row -> Sample, or SampleError naming the row and the reason."""
-    raw_id = row.get("idx", row.get("id"))
-    sample_id = str(raw_id) if raw_id is not None else str(row_index)
+    """One VRC-Bench row -> Sample, or SampleError naming the row and the reason.
+
+    Image paths are read relative to `folders[0]` and only inside `folders` unless
+    `allow_outside_paths` (see `llamav.bench.images`).
+    """
+    sid, id_column = sample_id(row, row_index)
     try:
         question = row.get("question")
         if not isinstance(question, str) or not question.strip():
             raise ValueError("missing question")
-        final = row.get("final_answer")
-        if final is None or (isinstance(final, float) and final != final) or not str(final).strip():
-            raise ValueError("missing final answer")
-        final = str(final).strip()
+        final = _final_answer(row.get("final_answer"))
         steps = _steps(row.get("steps"))
-        image = image_bytes(row.get("image"), base_dir)
-    except ValueError as exc:
-        raise SampleError(row_index, sample_id, str(exc)) from None
+        metadata = _metadata(row, id_column)
+        loaded = load_image(
+            row.get("image"), folders=folders, allow_outside_paths=allow_outside_paths, limits=image_limits
+        )
+        options = _options_column(row.get("options"))
+        if options is None:
+            options = parse_choices(question)
+            if row.get("options") is not None:
+                metadata["options"] = _plain(row.get("options"))
+        answer_type = row.get("answer_type")
+        if answer_type not in ("choice", "integer", "decimal", "text"):
+            answer_type = infer_answer_type(final, options)
+        # Our exports carry the flags (a downscaled image no longer shows that it was).
+        flags = _string_list(row.get("flags"))
+        return Sample(
+            id=sid,
+            question=question.strip(),
+            image=loaded.data,
+            steps=steps,
+            final_answer=final,
+            options=options,
+            answer_type=answer_type,
+            category=derive_category(sid, row, category_map),
+            source=source,
+            split=_text(row.get("split")) or split,
+            metadata=metadata,
+            flags=sorted(set(flags) | set(loaded.flags)),
+        )
+    except ValueError as exc:  # ImageError and pydantic's ValidationError are ValueErrors too
+        raise SampleError(row_index, sid, str(exc)) from None
 
-    options = parse_choices(question)
-    known = set(SCHEMA_COLUMNS) | {"id", "options", "answer_type", "category", "split", "metadata"}
-    metadata = {k: _plain(v) for k, v in row.items() if k not in known}
-    # Our own exports carry the non-schema fields as one JSON column; unpack it on the way back.
-    packed = row.get("metadata")
-    if isinstance(packed, str) and packed.startswith("{"):
-        metadata.update(json.loads(packed))
-    elif isinstance(packed, Mapping):
-        metadata.update(packed)
-    answer_type = row.get("answer_type")
-    if answer_type not in ("choice", "integer", "decimal", "text"):
-        answer_type = infer_answer_type(final, options)
-    return Sample(
-        id=sample_id,
-        question=question.strip(),
-        image=image,
-        steps=steps,
-        final_answer=final,
-        options=options,
-        answer_type=answer_type,
-        category=derive_category(sample_id, row, category_map),
-        source=source,
-        split=str(row.get("split") or split),
-        metadata=metadata,
-    )
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _string_list(value: Any) -> list[str]:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return [v for v in value if isinstance(v, str)] if isinstance(value, (list, tuple)) else []
 
 
 def _plain(value: Any) -> Any:
-    """Metadata must serialise to JSON: numpy scalars/arrays become Python values."""
-    if hasattr(value, "tolist"):
+    """numpy scalars/arrays become Python values; everything else (dates, decimals, bytes) is kept."""
+    if hasattr(value, "tolist") and not isinstance(value, (bytes, str)):
         return value.tolist()
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
     return value

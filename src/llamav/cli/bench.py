@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from llamav.bench import SampleError, SourceError, load_source
+from llamav.bench.images import ImageLimits
 from llamav.bench.stats import describe
 
 bench_app = typer.Typer(help="Inspect, export and view benchmarks (any SOURCE).", no_args_is_help=True)
@@ -28,19 +29,46 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail on the first bad
 CategoryMapOpt = Annotated[
     Path | None, typer.Option("--category-map", help="JSON {id: category} or CSV idx,category.", exists=True)
 ]
+OutsideOpt = Annotated[
+    bool,
+    typer.Option("--allow-outside-paths", help="Read image paths that lie outside the benchmark's folder."),
+]
+MaxPixelsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-image-pixels", min=0,
+        help="Skip images with more pixels than this (default 178956970, Pillow's own limit; 0: no limit). "
+        "Also LLAMAV_MAX_IMAGE_PIXELS.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
 
 
-def _load(source: str, strict: bool, category_map: Path | None, limit: int | None = None):
+def _load(
+    source: str,
+    strict: bool,
+    category_map: Path | None,
+    limit: int | None = None,
+    allow_outside_paths: bool = False,
+    max_image_pixels: int | None = None,
+):
     """Load or exit 2 with the reason: a bad source is the user's input error, not a crash."""
     try:
-        return load_source(source, strict=strict, category_map=category_map, limit=limit)
-    except (SourceError, SampleError, ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        limits = ImageLimits.from_env(max_pixels=max_image_pixels)
+        return load_source(
+            source, strict=strict, category_map=category_map, limit=limit,
+            allow_outside_paths=allow_outside_paths, image_limits=limits,
+        )
+    except (SourceError, SampleError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
 
 
 @bench_app.command("info")
@@ -49,16 +77,27 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     strict: StrictOpt = False,
     category_map: CategoryMapOpt = None,
+    allow_outside_paths: OutsideOpt = False,
+    max_image_pixels: MaxPixelsOpt = None,
 ) -> None:
-    """Totals, per-category and per-split counts, answer types, chain lengths, skipped samples."""
-    stats = describe(_load(source, strict, category_map))
+    """Totals, per-category and per-split counts, answer types, chain lengths, skipped samples.
+
+    Exits 1 when no row of the benchmark is usable (after listing why)."""
+    stats = describe(_load(source, strict, category_map, None, allow_outside_paths, max_image_pixels))
     if as_json:
         typer.echo(json.dumps(stats, indent=2))
+        if not stats["total"]:
+            raise typer.Exit(1)
         return
-    console.print(f"[bold]{stats['source']}[/bold]: {stats['total']} samples, "
+    console.print(f"[bold]{escape(stats['source'])}[/bold]: {stats['total']} samples, "
                   f"{stats['steps_total']} reference steps (mean {stats['mean_steps']:.2f}, "
                   f"min {stats['min_steps']}, max {stats['max_steps']}); "
                   f"{stats['multiple_choice']} multiple choice", highlight=False)
+    if stats["without_chain"]:
+        console.print(f"{stats['without_chain']} samples have no reference chain (final answer only): "
+                      "step metrics mark them \"no reference chain\"", highlight=False)
+    if stats["flags"]:
+        console.print("image repairs: " + ", ".join(f"{k} {v}" for k, v in stats["flags"].items()), highlight=False)
     for title, key in (("category", "categories"), ("split", "splits"), ("answer type", "answer_types")):
         table = Table(title=None, show_edge=False)
         table.add_column(title)
@@ -70,7 +109,10 @@ def info(
     console.print(f"[{style}]skipped: {stats['skipped']}[/{style}]", highlight=False)
     for skip in stats["skipped_samples"]:
         who = skip["sample_id"] if skip["sample_id"] is not None else f"row {skip['row']}"
-        console.print(f"  {who}: {skip['reason']}", highlight=False)
+        console.print(f"  {escape(str(who))}: {escape(skip['reason'])}", highlight=False)
+    if not stats["total"]:
+        why = "every row was skipped" if stats["skipped"] else "it holds no rows"
+        raise _fail(f"{source}: no usable samples ({why})", 1)
 
 
 @bench_app.command("export")
@@ -80,11 +122,19 @@ def export(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N samples only.")] = None,
     strict: StrictOpt = False,
     category_map: CategoryMapOpt = None,
+    allow_outside_paths: OutsideOpt = False,
+    max_image_pixels: MaxPixelsOpt = None,
 ) -> None:
     """Write VRC-Bench's schema (images embedded) to a parquet file."""
     from llamav.bench.export import export_parquet
 
-    benchmark = _load(source, strict, category_map, limit)
+    benchmark = _load(source, strict, category_map, limit, allow_outside_paths, max_image_pixels)
+    for skip in benchmark.skipped:
+        who = skip.sample_id if skip.sample_id is not None else f"row {skip.row}"
+        console.print(f"skipped {escape(str(who))}: {escape(skip.reason)}", highlight=False)
+    if not benchmark.samples:
+        raise _fail(f"nothing to export: {source} has no usable samples ({len(benchmark.skipped)} rows skipped); "
+                    f"{out} was not written", 1)
     written = export_parquet(benchmark.samples, out)
     console.print(f"wrote {written} samples to {out} (skipped {len(benchmark.skipped)})", highlight=False)
 
@@ -95,14 +145,15 @@ def show(
     sample_id: Annotated[str, typer.Option("--id", help="The sample's id.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the image.")] = Path("."),
     strict: StrictOpt = False,
+    allow_outside_paths: OutsideOpt = False,
+    max_image_pixels: MaxPixelsOpt = None,
 ) -> None:
-    """Write one sample's image and print its question, reference chain and answer."""
-    benchmark = _load(source, strict, None)
+    """Write one sample's image (as the model sees it) and print its question, reference chain and answer."""
+    benchmark = _load(source, strict, None, None, allow_outside_paths, max_image_pixels)
     try:
         sample = benchmark.get(sample_id)
     except KeyError as exc:
-        console.print(f"[red]error:[/red] {exc.args[0]}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _fail(exc.args[0]) from None
     out.mkdir(parents=True, exist_ok=True)
     image = sample.pil_image()
     path = out / f"{_safe(sample.id)}.png"
@@ -112,7 +163,11 @@ def show(
     console.print(f"image: {path} ({image.width}x{image.height})", highlight=False)
     console.print("\n[bold]Question[/bold]")
     console.print(sample.question, highlight=False, markup=False)
+    if sample.flags:
+        console.print(f"flags: {', '.join(sample.flags)}", highlight=False)
     console.print("\n[bold]Reference chain[/bold]")
+    if not sample.has_chain:
+        console.print("  (none: this benchmark gives the final answer only)", highlight=False)
     for step in sample.steps:
         console.print(f"  {step}", highlight=False, markup=False)
     console.print(f"\n[bold]Final answer[/bold]: {escape(sample.final_answer)}", highlight=False)

@@ -1,0 +1,108 @@
+"""The row loader never raises on arbitrary field values: every row becomes a Sample or a
+SkippedSample with a reason (property tests, Hypothesis)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from vrc_files import png
+
+from llamav.bench import load_rows, load_source
+from llamav.records import Sample, SkippedSample
+
+PNG = png()
+
+# What a cell can hold after `datasets` or `json` read it.
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.binary(max_size=30),
+    st.dates(),
+    st.datetimes(),
+    st.decimals(allow_nan=True, allow_infinity=True),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=8,
+)
+images = st.one_of(
+    values,
+    st.just(PNG),
+    st.fixed_dictionaries({"bytes": st.one_of(st.just(PNG), st.binary(max_size=40), st.none()),
+                           "path": st.one_of(st.none(), st.text(max_size=20), st.just("../x.png"),
+                                             st.just("http://example.com/a.png"))}),
+    st.sampled_from(["", "a.png", "/etc/passwd", "~/x.png", "file:///etc/passwd", "\x00.png", "." * 300]),
+)
+texts_or_values = st.one_of(st.text(max_size=40), values)
+steps = st.one_of(values, st.lists(st.text(max_size=20), max_size=4), st.just('["Step 1: ok"]'))
+metadata = st.one_of(values, st.text(max_size=20).map(lambda t: "{" + t), st.just('{"a": 1}'), st.just("[" * 5000))
+
+rows = st.fixed_dictionaries(
+    {},
+    optional={
+        "idx": values,
+        "id": values,
+        "image": images,
+        "question": texts_or_values,
+        "steps": steps,
+        "final_answer": texts_or_values,
+        "options": values,
+        "answer_type": values,
+        "category": values,
+        "split": values,
+        "flags": values,
+        "metadata": metadata,
+        "extra": values,
+    },
+)
+
+
+def _accounted(bench, n_rows: int) -> None:
+    assert len(bench.samples) + len(bench.skipped) == n_rows
+    assert all(isinstance(s, Sample) for s in bench.samples)
+    assert all(isinstance(s, SkippedSample) and s.reason for s in bench.skipped)
+    # Our own code never fails in a way it did not foresee: no catch-all reason.
+    assert not [s.reason for s in bench.skipped if s.reason.startswith("unexpected error")]
+    assert len({s.id for s in bench.samples}) == len(bench.samples)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(rows, min_size=1, max_size=4))
+def test_arbitrary_rows_each_become_a_sample_or_a_skipped_sample(tmp_path_factory, batch):
+    folder = tmp_path_factory.getbasetemp()
+    _accounted(load_rows(batch, folder=folder), len(batch))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(st.sampled_from(["idx", "image", "question", "steps", "final_answer", "metadata", "x"]),
+                                json_values, max_size=7), min_size=1, max_size=5))
+def test_arbitrary_jsonl_files_load_without_raising(tmp_path, batch):
+    (tmp_path / "ok.png").write_bytes(PNG)
+    batch = [dict(row, image=row.get("image", "ok.png")) for row in batch]
+    path = tmp_path / "fuzz.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in batch) + "{cut off by a cra\n")
+    _accounted(load_source(str(path)), len(batch) + 1)
+
+
+def test_a_well_formed_row_among_them_still_loads():
+    row = {"idx": 3, "image": PNG, "question": "Which?", "steps": None, "final_answer": Decimal("2.5"),
+           "when": datetime.date(2020, 1, 1)}
+    bench = load_rows([row])
+    assert [(s.id, s.final_answer, s.answer_type, s.metadata["when"]) for s in bench] == [
+        ("3", "2.5", "decimal", datetime.date(2020, 1, 1))
+    ]
