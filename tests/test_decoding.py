@@ -192,4 +192,4 @@ def test_a_failing_sample_in_a_batch_is_redone_alone_and_only_it_fails(tiny, cap
     predictions = Reasoner(tiny, strategy="greedy", max_new_tokens=3).batch([make_sample(), broken])
     assert "batched decoding of 2 samples failed" in caplog.text
     assert predictions[0].error is None and predictions[0].final_answer is not None
-    assert predictions[1].error.startswith("sample 'broken': UnidentifiedImageError")
+    assert predictions[1].error == "sample 'broken': ImageError: the file holds text, not an image"

@@ -168,7 +168,7 @@ def test_a_sample_that_fails_becomes_a_prediction_with_its_error():
 
     broken = sample(image=b"not an image")
     prediction = Reasoner(build_tiny_random(), strategy="greedy")(broken)
-    assert prediction.error.startswith("sample 's-1': UnidentifiedImageError")
+    assert prediction.error == "sample 's-1': ImageError: the file holds text, not an image"
     assert prediction.sample_id == "s-1" and prediction.turns == []
 
 
