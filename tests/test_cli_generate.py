@@ -90,9 +90,12 @@ def test_the_built_in_synthetic_benchmark_runs(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--image", "missing.png", "--question", "q"], "no such file"),
+        (["--image", "missing.png", "--question", "q"], "image file not found: missing.png"),
         (["--image", "{picture}", "--question", "   "], "--question is empty"),
-        (["--image", "{junk}", "--question", "q"], "not a readable image"),
+        (["--image", "{junk}", "--question", "q"], "junk.png: the file holds text, not an image"),
+        (["--image", "http://example.com/red.png", "--question", "q"],
+         "image 'http://example.com/red.png' is a URL; URLs are not fetched"),
+        (["--image", "{picture}", "--question", "q", "--dtype", "banana"], "unknown dtype 'banana'"),
         (["--question", "q"], "give --image"),
         (["--image", "{picture}", "--question", "q", "--bench", "vrc-synth"], "not both"),
         (["--bench", "no/such/file.jsonl"], "no such file"),

@@ -133,6 +133,10 @@ class Prediction(BaseModel):
 
 ScoreScale = Literal["binary", "unit", "1-10"]
 
+# The `error` of a step metric's Score on a sample without a reference chain: not a failure, and
+# never part of a mean.
+NO_REFERENCE_CHAIN = "no reference chain"
+
 
 class Score(BaseModel):
     """One metric's verdict on one prediction.

@@ -181,9 +181,27 @@ def _hf_folders() -> tuple[Path, ...]:
 
 
 def _hf_rows(repo: str, split: str) -> Iterable[Mapping[str, Any]]:
+    """A hub dataset's rows. `datasets` reads a local folder named OWNER/NAME, then its cache, then
+    the hub; without network it would retry for half a minute, so the hub is probed once first and
+    a dataset that is neither local nor cached fails at once, saying how to use a local copy."""
     import datasets
 
-    dataset = datasets.load_dataset(repo, split=split)
+    from llamav.hub import offline_unless_reachable
+
+    offline = offline_unless_reachable()
+    try:
+        dataset = datasets.load_dataset(repo, split=split)
+    except (ConnectionError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as exc:
+        if offline:
+            raise SourceError(
+                f"hf:{repo}: the Hugging Face hub cannot be reached (or HF_HUB_OFFLINE is set) and there is no "
+                f"local copy. Download it where there is network (`hf download {repo} --repo-type dataset "
+                "--local-dir DIR`) and give DIR, or its .parquet file, as the SOURCE"
+            ) from None
+        raise SourceError(f"hf:{repo}: no such dataset on the hub, or it is private or gated "
+                          f"(`hf auth login`) ({type(exc).__name__})") from None
+    except ValueError as exc:  # e.g. an unknown split
+        raise SourceError(f"hf:{repo}: {str(exc).splitlines()[0]}") from None
     return _undecoded(dataset)
 
 

@@ -23,7 +23,7 @@ from llamav.records import UNCATEGORIZED, AnswerType, Sample
 
 SCHEMA_COLUMNS = ("idx", "image", "question", "steps", "final_answer")
 
-# VRC-Bench's eight categories and the source datasets each was drawn from (SYSTEM.md, section 1).
+# VRC-Bench's eight categories and the source datasets each was drawn from (the paper's figure 3).
 CATEGORY_SOURCES: dict[str, tuple[str, ...]] = {
     "Math & Logic Reasoning": ("MathVista", "DynaMath"),
     "Complex Visual Perception": ("LogicVista", "Blink-IQ"),

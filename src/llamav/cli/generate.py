@@ -10,7 +10,6 @@ exits with code 2 before any model is loaded; a run whose every sample failed ex
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Optional
 
@@ -29,7 +28,8 @@ def register(app: typer.Typer) -> None:
 
 def generate(
     model: str = typer.Option(..., "--model", help="hf:ID_OR_PATH | tiny-random | llamav-tiny | openai:NAME"),
-    image: Optional[Path] = typer.Option(None, "--image", help="An image file to reason about."),
+    # Text, not Path: a Path would fold "http://" into "http:/" before the URL could be refused.
+    image: Optional[str] = typer.Option(None, "--image", help="An image file to reason about."),
     question: Optional[str] = typer.Option(None, "--question", help="The question about --image."),
     bench: Optional[str] = typer.Option(None, "--bench", help="A benchmark: vrc-synth[:SPLIT], hf:OWNER/NAME, a path."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N samples of --bench."),
@@ -62,6 +62,9 @@ def generate(
     model_args: Optional[str] = typer.Option(
         None, "--model-args", help="Backend options k=v,... (dtype, device, base_url, revision, ...)."
     ),
+    allow_outside_paths: bool = typer.Option(
+        False, "--allow-outside-paths", help="Read image paths outside the benchmark's folder."
+    ),
 ) -> None:
     """Reason step by step about an image (--image, --question) or a benchmark (--bench).
 
@@ -88,7 +91,7 @@ def generate(
             if resume and out is None:
                 raise BadInput("--resume needs --out: the file to resume")
             config = _run_config(model, bench, limit, options, batch_size, retry_failed, settings)
-            samples, skipped = _bench_samples(bench, limit)
+            samples, skipped = _bench_samples(bench, limit, allow_outside_paths)
             kept = _out_file(out, config, samples, overwrite) if out is not None and out.exists() else {}
     except BadInput as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
@@ -131,12 +134,18 @@ def generate(
 
 def _model_options(model_args: str | None, **flags) -> dict:
     from llamav.evaluate import parse_kv
+    from llamav.models.base import ModelLoadError, check_model_options
 
     try:
         options = parse_kv(model_args)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
-    return {**options, **{k: v for k, v in flags.items() if v is not None}}
+    options = {**options, **{k: v for k, v in flags.items() if v is not None}}
+    try:  # a bad dtype or a missing GPU is refused before anything is loaded, for every backend
+        check_model_options(options)
+    except ModelLoadError as exc:
+        raise BadInput(str(exc)) from None
+    return options
 
 
 def _run_config(model, bench, limit, options, batch_size, retry_failed, settings):
@@ -223,44 +232,40 @@ def _check_names(protocol: str, strategy: str) -> None:
             raise BadInput(f"unknown {registry.kind} {name!r}; known: {', '.join(registry.names())}")
 
 
-def _image_sample(image: Path | None, question: str | None):
-    from PIL import Image, UnidentifiedImageError
-
-    from llamav.bench import parse_choices
+def _image_sample(image: str | None, question: str | None):
+    """The one-image Sample, its image checked and repaired by the same loader as a benchmark's
+    (`llamav.bench.images`); a file the user names directly may lie anywhere."""
+    from llamav.bench import ImageError, load_image, parse_choices
     from llamav.records import Sample
 
     if image is None:
         raise BadInput("give --image FILE with --question TEXT, or --bench SOURCE")
     if question is None or not question.strip():
         raise BadInput("--question is empty: say what to ask about the image")
-    if not image.is_file():
-        raise BadInput(f"--image {image}: no such file")
-    data = image.read_bytes()
     try:
-        with Image.open(io.BytesIO(data)) as decoded:
-            decoded.load()
-    except UnidentifiedImageError:
-        raise BadInput(f"--image {image}: not a readable image (Pillow cannot identify its format)") from None
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"--image {image}: not a readable image ({exc})") from None
+        loaded = load_image(image, allow_outside_paths=True)
+    except ImageError as exc:
+        message = str(exc)
+        raise BadInput(message if message.startswith(("image ", image)) else f"--image {image}: {message}") from None
     options = parse_choices(question)
     return Sample(
-        id=image.stem,
+        id=Path(image).stem,
         question=question.strip(),
-        image=data,
+        image=loaded.data,
         steps=[],
         final_answer="",
         options=options,
         answer_type="choice" if options else "text",
-        source=str(image),
+        source=image,
+        flags=list(loaded.flags),
     )
 
 
-def _bench_samples(source: str, limit: int | None):
+def _bench_samples(source: str, limit: int | None, allow_outside_paths: bool = False):
     from llamav.bench import SourceError, load_source
 
     try:
-        benchmark = load_source(source, limit=limit)
+        benchmark = load_source(source, limit=limit, allow_outside_paths=allow_outside_paths)
     except (SourceError, OSError, ValueError) as exc:
         raise BadInput(f"--bench {source}: {exc or type(exc).__name__}") from None
     if not benchmark.samples:

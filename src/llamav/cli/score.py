@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -27,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -78,6 +79,9 @@ def score(
         Path | None,
         typer.Option("--category-map", exists=True, help="JSON {id: category} or CSV idx,category (VRC-Bench has none)."),
     ] = None,
+    allow_outside_paths: Annotated[
+        bool, typer.Option("--allow-outside-paths", help="Read image paths outside the benchmark's folder.")
+    ] = False,
 ) -> None:
     """Score predictions: final answer, ROSCOE-SA and/or the LLM step judge, per dataset and category.
 
@@ -95,11 +99,15 @@ def score(
         raise _fail("--metric judge needs --judge MODEL")
     if out is not None and out.exists() and not overwrite and not _same_scores_file(out, predictions):
         raise _fail(f"--out {out} exists and holds other scores; use another --out, or --overwrite to replace it")
+    bad_lines: list[str] = []
     try:
-        preds = read_predictions(predictions)
-        benchmark = load_source(bench, category_map=category_map)
-    except (ValueError, SourceError, FileNotFoundError) as exc:
+        preds = read_predictions(predictions, bad_lines)
+        benchmark = load_source(bench, category_map=category_map, allow_outside_paths=allow_outside_paths)
+    except (ValueError, SourceError, OSError) as exc:
         raise _fail(str(exc)) from None
+    for line in bad_lines:
+        console.print(f"skipped {predictions} {line}", highlight=False, markup=False, soft_wrap=True)
+    _check_inputs(predictions, preds, benchmark)
     run_config = RunConfig(
         bench=bench, metrics=metrics, judge=judge, judge_samples=judge_samples, judge_concurrency=judge_concurrency,
         seed=seed, embedding_model=embedding_model, rel_tol=rel_tol, floor=False,
@@ -140,10 +148,29 @@ def score(
         from llamav.evaluate import write_lines_atomically
 
         write_lines_atomically(out, (json.dumps(line, ensure_ascii=False) for line in lines))
-    _print_run(run, benchmark, len(preds))
+    _print_run(run, benchmark, len(preds), len(bad_lines))
     console.print(f"{scored.made} scores computed, the rest read from the store", highlight=False)
     if out is not None:
         console.print(f"wrote {len(run.lines)} lines to {out}", highlight=False)
+    if not any(score.value is not None for by_id in scored.scores.values() for score in by_id.values()):
+        console.print("[red]error:[/red] nothing was scored: every score failed (see the tables above)",
+                      highlight=False)
+        raise typer.Exit(1)
+
+
+def _check_inputs(path: Path, preds, benchmark) -> None:
+    """Refuse what can only give an empty table: no sample, or predictions of another benchmark."""
+    if not benchmark.samples:
+        why = f"all {len(benchmark.skipped)} rows were skipped" if benchmark.skipped else "it holds no rows"
+        raise _fail(f"{benchmark.source}: no usable samples ({why}); nothing to score")
+    known = {s.id for s in benchmark.samples}
+    if preds and not any(p.sample_id in known for p in preds):
+        theirs = ", ".join(repr(p.sample_id) for p in preds[:3])
+        ours = ", ".join(repr(s.id) for s in benchmark.samples[:3])
+        raise _fail(f"none of the {len(preds)} predictions in {path} names a sample of {benchmark.source} "
+                    f"(their ids: {theirs}, ...; the benchmark's: {ours}, ...): were they made for another benchmark?")
+    if not preds:
+        raise _fail(f"{path} holds no predictions; nothing to score")
 
 
 @dataclass
@@ -193,10 +220,14 @@ def _same_scores_file(out: Path, predictions: Path) -> bool:
     return all(isinstance(line, dict) and "scores" in line for line in lines) and models <= ours
 
 
-def _print_run(run, benchmark, n_predictions: int) -> None:
+def _print_run(run, benchmark, n_predictions: int, bad_lines: int = 0) -> None:
+    no_chain = sum(1 for s in benchmark.samples if not s.has_chain)
     console.print(
         f"[bold]{benchmark.source}[/bold]: {len(benchmark)} samples, {n_predictions} predictions, "
-        f"{len(run.unmatched)} predictions naming no sample, {len(benchmark.skipped)} benchmark rows skipped",
+        f"{len(run.unmatched)} predictions naming no sample, {len(benchmark.skipped)} benchmark rows skipped"
+        + (f", {bad_lines} unreadable prediction lines skipped" if bad_lines else "")
+        + (f", {no_chain} samples without a reference chain (step metrics: \"no reference chain\")"
+           if no_chain else ""),
         highlight=False,
     )
     overall = [s for s in run.summaries if s.group == "all"]
@@ -210,6 +241,8 @@ def _print_run(run, benchmark, n_predictions: int) -> None:
         notes = ""
         if s.scale == "1-10" and s.mean is not None:
             notes = f"Steps % = {s.steps_percent:.2f}"
+        if s.no_chain:
+            notes = (notes + "; " if notes else "") + f"no reference chain: {s.no_chain} (not scored, not failed)"
         if s.metric == "answer":
             scored = _figure_scored(s)
             notes = f"over scored samples: {scored}; " + ", ".join(f"{k}: {v}" for k, v in sorted(s.decided_by.items()))
@@ -254,7 +287,10 @@ def judge_agreement(
     and the judge's run-to-run spread when it judged each sample more than once."""
     from llamav.metrics import ATTRIBUTE_TITLES, agreement, judge_spread, read_score_lines
 
-    lines = read_score_lines(scores)
+    try:
+        lines = read_score_lines(scores)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
     rows = agreement(lines)
     has = {m: sum(1 for line in lines if m in line["scores"]) for m in ("roscoe", "judge")}
     if not has["roscoe"] or not has["judge"]:

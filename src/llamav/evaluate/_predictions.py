@@ -12,11 +12,16 @@ from pydantic import ValidationError
 from llamav.records import Prediction
 
 
-def read_predictions(path: str | Path) -> list[Prediction]:
-    """Prediction records, one JSON line each. A bad line or a repeated sample id is an error
-    naming the line: scoring two answers to one sample would double-count it."""
+def read_predictions(path: str | Path, bad_lines: list[str] | None = None) -> list[Prediction]:
+    """Prediction records, one JSON line each. A repeated sample id is an error naming the line:
+    scoring two answers to one sample would double-count it.
+
+    A line that is not a Prediction (most often the last one, cut short by a crash) is an error
+    naming it; with a `bad_lines` list it is skipped instead and described there, to be counted.
+    A file none of whose lines is a Prediction is an error either way."""
     predictions: list[Prediction] = []
     seen: dict[str, int] = {}
+    skipped: list[str] = []
     with open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
@@ -24,7 +29,11 @@ def read_predictions(path: str | Path) -> list[Prediction]:
             try:
                 prediction = Prediction.model_validate_json(line)
             except ValueError as exc:
-                raise ValueError(f"{path}:{line_no}: not a Prediction record ({exc})") from None
+                reason = _first_error(exc)
+                if bad_lines is None:
+                    raise ValueError(f"{path}:{line_no}: not a Prediction record ({reason})") from None
+                skipped.append(f"line {line_no}: not a Prediction record ({reason})")
+                continue
             if prediction.sample_id in seen:
                 raise ValueError(
                     f"{path}:{line_no}: sample {prediction.sample_id!r} already predicted on line "
@@ -32,7 +41,21 @@ def read_predictions(path: str | Path) -> list[Prediction]:
                 )
             seen[prediction.sample_id] = line_no
             predictions.append(prediction)
+    if skipped and not predictions:
+        raise ValueError(f"{path}: not a predictions file: no line is a Prediction record ({skipped[0]})")
+    if bad_lines is not None:
+        bad_lines.extend(skipped)
     return predictions
+
+
+def _first_error(exc: ValueError) -> str:
+    """pydantic's first complaint, in one line, not its whole multi-line dump."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid")
+    return str(exc).splitlines()[0]
 
 
 def read_resumable(path: str | Path) -> list[tuple[int, Prediction]]:

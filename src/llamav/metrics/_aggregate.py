@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from llamav.records import Score
+from llamav.records import NO_REFERENCE_CHAIN, Score
 
 ALL = "all"
 
@@ -48,6 +48,9 @@ class MetricSummary:
     attributes: dict[str, float] = field(default_factory=dict)
     decided_by: dict[str, int] = field(default_factory=dict)
     over: str = OVER_SCORED
+    # Samples a step metric cannot score because the benchmark gives no reference chain: neither
+    # failed nor scored, and never part of a mean.
+    no_chain: int = 0
     # The same figure over the scored samples only (for step scores it equals the headline).
     scored_mean: float | None = None
     scored_ci_low: float | None = None
@@ -96,6 +99,7 @@ def mean_ci(values: Sequence[float], scale: str) -> tuple[float | None, float | 
 
 def summarize_group(metric: str, group: str, scores: Sequence[Score]) -> MetricSummary:
     scale = scores[0].scale if scores else "unit"
+    no_chain = sum(1 for s in scores if s.value is None and s.error == NO_REFERENCE_CHAIN)
     good = [s for s in scores if s.value is not None]
     scored_values = [s.value for s in good]
     scored = mean_ci(scored_values, scale)
@@ -107,7 +111,8 @@ def summarize_group(metric: str, group: str, scores: Sequence[Score]) -> MetricS
     names = list(dict.fromkeys(a for s in good for a in s.attributes))  # first-seen order
     attributes = {a: float(np.mean([s.attributes[a] for s in good if a in s.attributes])) for a in names}
     return MetricSummary(
-        metric=metric, scale=scale, group=group, n=len(scores), scored=len(good), failed=len(scores) - len(good),
+        metric=metric, scale=scale, group=group, n=len(scores), scored=len(good),
+        failed=len(scores) - len(good) - no_chain, no_chain=no_chain,
         mean=headline[0], ci_low=headline[1], ci_high=headline[2], attributes=attributes,
         decided_by=dict(Counter(s.decided_by or "none" for s in scores)),
         over=over, scored_mean=scored[0], scored_ci_low=scored[1], scored_ci_high=scored[2],

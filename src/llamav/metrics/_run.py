@@ -122,5 +122,20 @@ def judge_spread(lines: Sequence[dict[str, Any]]) -> JudgeSpread | None:
 
 
 def read_score_lines(path: str | Path) -> list[dict[str, Any]]:
+    """The lines `llamav score --out` writes; ValueError naming the first line that is not one
+    (a predictions file given by mistake, a file cut short)."""
+    lines = []
     with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError:
+                line = None
+            if not isinstance(line, dict) or not isinstance(line.get("scores"), dict):
+                hint = " (it looks like a predictions file)" if isinstance(line, dict) and "sample_id" in line else ""
+                raise ValueError(f"{path} is not a scores file{hint}: line {number} is not a line that "
+                                 "`llamav score --out` writes")
+            lines.append(line)
+    return lines

@@ -24,7 +24,7 @@ from llamav.metrics._cache import JudgeCache, default_cache_path
 from llamav.metrics._judge import STEP_PROMPT_VERSION, LLMJudge
 from llamav.metrics._roscoe import ATTRIBUTES, SentenceEmbedder, score_chain
 from llamav.text import split_sentences, split_steps, step_texts
-from llamav.records import Prediction, Sample, Score
+from llamav.records import NO_REFERENCE_CHAIN, Prediction, Sample, Score
 from llamav.registry import Registry
 
 Pair = tuple[Sample, Prediction | None]
@@ -84,6 +84,14 @@ def _unusable(metric: str, scale: str, sample: Sample, prediction: Prediction | 
     if prediction.error:
         return Score(sample_id=sample.id, metric=metric, scale=scale, error=f"prediction failed: {prediction.error}")
     return None
+
+
+def _no_chain(metric: str, scale: str, sample: Sample) -> Score | None:
+    """A step metric has nothing to compare with on a final-answer-only sample: it says so
+    (`error` = NO_REFERENCE_CHAIN), and summaries count such samples apart, never as failures or zeros."""
+    if sample.steps:
+        return None
+    return Score(sample_id=sample.id, metric=metric, scale=scale, error=NO_REFERENCE_CHAIN, decided_by=NO_REFERENCE_CHAIN)
 
 
 def response_steps(prediction: Prediction) -> list[str]:
@@ -171,13 +179,13 @@ class RoscoeScorer:
         chains = {
             sample.id: roscoe_chain(sample, response_steps(prediction))
             for sample, prediction in pairs
-            if _unusable("roscoe", "unit", sample, prediction) is None
+            if _unusable("roscoe", "unit", sample, prediction) is None and sample.steps
         }
         self.embedder.embed(text for chain in chains.values() for part in chain for text in part)
         return [self._one(sample, prediction, chains.get(sample.id)) for sample, prediction in pairs]
 
     def _one(self, sample: Sample, prediction: Prediction | None, chain) -> Score:
-        failed = _unusable("roscoe", "unit", sample, prediction)
+        failed = _no_chain("roscoe", "unit", sample) or _unusable("roscoe", "unit", sample, prediction)
         if failed:
             return failed
         result = score_chain(*chain, self.embedder)
@@ -222,7 +230,7 @@ class JudgeScorer:
         return score
 
     def _one(self, sample: Sample, prediction: Prediction | None) -> Score:
-        failed = _unusable("judge", "1-10", sample, prediction)
+        failed = _no_chain("judge", "1-10", sample) or _unusable("judge", "1-10", sample, prediction)
         if failed:
             return failed
         judge = self.config.llm_judge()

@@ -9,6 +9,7 @@ interface only, so a strategy never knows which backend runs it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -70,6 +71,63 @@ class VisionLanguageModel(Protocol):
         ...
 
 
+class ModelLoadError(ValueError):
+    """The model named by a MODEL string cannot be loaded (missing path, bad option, no hub)."""
+
+
+class PromptTooLong(ValueError):
+    """A prompt leaves no room in the model's context: the sample fails instead of overrunning it."""
+
+
+# The names `--dtype` accepts, and the torch dtype each stands for.
+DTYPES = {
+    "auto": "auto",
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}
+
+
+def check_model_options(options: dict[str, Any]) -> None:
+    """`dtype` and `device` checked for every backend, before anything is loaded: a typo or a GPU
+    that is not there is an error, never silently ignored."""
+    dtype = options.get("dtype")
+    if dtype is not None and str(dtype).lower() not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
+    device = options.get("device")
+    if device is not None:
+        check_device(str(device))
+
+
+_DEVICE = re.compile(r"(cpu|cuda|mps|xpu)(?::(\d+))?")
+
+
+def check_device(device: str) -> None:
+    """`auto`, `cpu`, or an accelerator torch can see (`cuda`, `cuda:N`, `mps`, `xpu`)."""
+    name = device.strip().lower()
+    if name in ("auto", "cpu"):
+        return
+    match = _DEVICE.fullmatch(name)
+    if match is None:
+        raise ModelLoadError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto")
+    import torch
+
+    kind, index = match.group(1), int(match.group(2) or 0)
+    if kind == "mps":
+        count = 1 if torch.backends.mps.is_available() else 0
+    else:
+        module = getattr(torch, kind, None)
+        count = module.device_count() if module is not None and module.is_available() else 0
+    if count == 0:
+        raise ModelLoadError(f"device {device!r} is not available: torch sees no {kind.upper()} device here; "
+                             "use --device cpu (or auto)")
+    if index >= count:
+        raise ModelLoadError(f"device {device!r} is not available: torch sees {count} {kind} device(s)")
+
+
 # name -> factory(spec_rest: str, **options) -> VisionLanguageModel.
 # "hf:meta-llama/X" looks up "hf" with "meta-llama/X"; "tiny-random" looks up "tiny-random" with "".
 BACKENDS: Registry = Registry("model backend")
@@ -79,7 +137,18 @@ def load_model(spec: str, **options: Any) -> VisionLanguageModel:
     """Build a model from a MODEL string. Backends register themselves on import."""
     import llamav.models  # noqa: F401  (imports every backend module, which registers it)
 
+    check_model_options(options)
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in BACKENDS:
-        return BACKENDS.get(prefix)(rest, **options)
-    return BACKENDS.get(spec)("", **options)
+        factory, rest = BACKENDS.get(prefix), rest
+    else:
+        factory, rest = BACKENDS.get(spec), ""
+    try:
+        return factory(rest, **options)
+    except TypeError as exc:
+        # A backend that takes no such option (dtype for a model behind an API): the user's
+        # mistake, said in one line.
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unexpected is None:
+            raise
+        raise ModelLoadError(f"{spec}: option {unexpected.group(1)!r} does not apply to this backend") from None

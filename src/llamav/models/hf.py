@@ -15,13 +15,16 @@ share a single prefill of the prompt instead of computing it once per beam.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import inspect
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from llamav.models.base import BACKENDS, Completion, GenerateParams, Message
+from llamav.hub import offline_unless_reachable
+from llamav.models.base import BACKENDS, DTYPES, Completion, GenerateParams, Message, ModelLoadError, PromptTooLong
 
 # Architectures whose image enters the language model only as embeddings at the image-token
 # positions, with ordinary 1-D positions: a cached prefix that holds the image tokens is then
@@ -32,21 +35,6 @@ PREFIX_CACHE_MODEL_TYPES = frozenset({"llava"})
 # How many prompts' caches to keep. A conversation and the judge calls about it (stage-beam) are
 # different prefixes of one image; a few slots keep both warm without holding memory for long.
 PREFIX_CACHE_SLOTS = 4
-
-DTYPES = {
-    "auto": "auto",
-    "float32": "float32",
-    "fp32": "float32",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-}
-
-
-class ModelLoadError(ValueError):
-    """The model named by a MODEL string cannot be loaded (missing path, bad option)."""
-
 
 @dataclass
 class _Prefix:
@@ -73,6 +61,7 @@ class HFModel:
         # transformers 5 renamed `past_key_values` to `cache`; older releases know only the former.
         forward_params = inspect.signature(model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
+        self.context_length = context_length(model.config)
         self._image_token_id = getattr(model.config, "image_token_id", None)
         if self._image_token_id is None:
             self._image_token_id = getattr(model.config, "image_token_index", None)
@@ -105,6 +94,14 @@ class HFModel:
         device_map = device_map or device
         if device_map:
             kwargs["device_map"] = device_map
+        # A hub id with no network fails in a second, not after minutes of retries.
+        from_hub = not Path(id_or_path).expanduser().exists()
+        if from_hub and offline_unless_reachable() and not _in_hub_cache(id_or_path):
+            raise ModelLoadError(
+                f"cannot load hf:{id_or_path}: the Hugging Face hub cannot be reached (or HF_HUB_OFFLINE is set) "
+                f"and the model is not in the local cache. Download it where there is network "
+                f"(`hf download {id_or_path} --local-dir DIR`) and use --model hf:DIR"
+            )
         try:
             processor = AutoProcessor.from_pretrained(id_or_path, trust_remote_code=trust_remote_code)
             # AutoProcessor falls back to the tokenizer for a model without an image processor.
@@ -122,6 +119,7 @@ class HFModel:
         start = time.perf_counter()
         inputs = self._encode(messages, image)
         ids = inputs["input_ids"]
+        params = self._within_context(int(ids.shape[1]), params)
         rows = max(params.num_beams, params.num_return_sequences)
         counter = _StepCounter()
         kwargs = self._generate_kwargs(params, counter)
@@ -169,6 +167,7 @@ class HFModel:
             ).to(self.model.device)
         finally:
             self.tokenizer.padding_side = old_side
+        params = self._within_context(int(inputs["input_ids"].shape[1]), params)
         rows_per_request = max(params.num_beams, params.num_return_sequences)
         counter = _StepCounter()
         if params.seed is not None:
@@ -190,6 +189,24 @@ class HFModel:
             )
             for i in range(len(requests))
         ]
+
+    def _within_context(self, prompt_tokens: int, params: GenerateParams) -> GenerateParams:
+        """The prompt budget, checked before any generation: a prompt that fills the model's
+        context fails (PromptTooLong, so the sample fails with that reason), and new tokens are
+        capped to the room the prompt leaves, so generation never runs past the positions the
+        model knows. A prompt longer than the context is never truncated: cutting a question
+        changes it."""
+        if self.context_length is None:
+            return params
+        room = self.context_length - prompt_tokens
+        if room < 1:
+            raise PromptTooLong(
+                f"the prompt is {prompt_tokens:,} tokens and {self.name}'s context {self.context_length:,}: "
+                "no room to generate (shorten the question, or use a model with a longer context)"
+            )
+        if params.max_new_tokens > room:
+            return dataclasses.replace(params, max_new_tokens=room)
+        return params
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -321,6 +338,24 @@ def render_chat(processor: Any, messages: list[Message], with_image: bool, *, te
         if not isinstance(turn["content"], str):
             turn["content"] = [{"type": "image"} if p["type"] == "image" else p for p in turn["content"]]
     return processor.apply_chat_template(conversation, tokenize=False, **template_flags)
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id either
+        return False
+
+
+def context_length(config: Any) -> int | None:
+    """The most positions the language model takes (prompt and new tokens together), if known."""
+    for part in (getattr(config, "text_config", None), config):
+        value = getattr(part, "max_position_embeddings", None) if part is not None else None
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def _is_tokenizer(processor: Any) -> bool:

@@ -177,8 +177,22 @@ def bundled_checkpoint() -> Path:
 def load_tiny_random(rest: str, **options: Any) -> HFModel:
     if rest:
         raise ModelLoadError(f"tiny-random takes no argument (got {rest!r})")
-    # dtype/device are accepted for a uniform CLI; the model is always float32 on the CPU.
-    return build_tiny_random(prefix_cache=options.get("prefix_cache"))
+    model = build_tiny_random(prefix_cache=options.get("prefix_cache"))
+    return _placed(model, options.get("dtype"), options.get("device"))
+
+
+def _placed(model: HFModel, dtype: str | None, device: str | None) -> HFModel:
+    """`--dtype` and `--device` honoured (already checked by `load_model`); float32 on the CPU
+    by default, and `auto` takes a GPU when there is one."""
+    import torch
+
+    from llamav.models.base import DTYPES
+
+    name = DTYPES[(dtype or "auto").lower()]
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.model.to(device=device or "cpu", dtype=None if name == "auto" else getattr(torch, name))
+    return model
 
 
 @BACKENDS.register("llamav-tiny")
