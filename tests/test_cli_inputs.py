@@ -167,3 +167,36 @@ def test_an_unknown_dtype_or_a_missing_device_is_refused_before_loading(tmp_path
                  "--bench", str(write_jsonl(tmp_path, [vrc_row(0)])))
     assert result.exit_code == 2
     assert "unknown dtype 'banana'" in one_line(result)
+
+
+def test_a_200_kb_question_fails_its_sample_with_the_reason_and_the_run_goes_on(tmp_path):
+    rows = [vrc_row(0), vrc_row(1, question="How many red squares are there? " * 6400)]  # 204 KB
+    bench = write_jsonl(tmp_path / "j", rows)
+    preds = tmp_path / "preds.jsonl"
+    started = time.perf_counter()
+    result = run("generate", *FAST, "--bench", str(bench), "--out", str(preds))
+    assert time.perf_counter() - started < 60
+    assert result.exit_code == 0
+    made = {p["sample_id"]: p for p in map(json.loads, preds.read_text().splitlines())}
+    assert made["0"]["error"] is None
+    assert "PromptTooLong: the prompt is" in made["1"]["error"] and "context 4,096" in made["1"]["error"]
+
+
+def test_bench_export_keeps_date_timestamp_and_decimal_columns(tmp_path):
+    import datetime
+    from decimal import Decimal
+
+    rows = [vrc_row(i, day=datetime.date(2024, 1, 1 + i), at=datetime.datetime(2024, 1, 1, 12, i),
+                    price=Decimal("9.99"), ratio=float("nan")) for i in range(2)]
+    out = tmp_path / "out.parquet"
+    result = run("bench", "export", str(write_parquet(tmp_path / "typed.parquet", rows)), "--out", str(out))
+    assert result.exit_code == 0
+    again = load_source(str(out)).samples[1].metadata
+    assert (again["day"], again["at"], again["price"]) == (
+        datetime.date(2024, 1, 2), datetime.datetime(2024, 1, 1, 12, 1), Decimal("9.99"))
+
+
+def test_strict_stops_at_the_first_bad_row_in_one_line(hostile):
+    result = run("bench", "info", str(hostile), "--strict")
+    assert result.exit_code == 2
+    assert "sample 'bomb': images/bomb.png: image is 14000x13000" in one_line(result)
