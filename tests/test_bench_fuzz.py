@@ -7,6 +7,7 @@ import datetime
 import json
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from vrc_files import png
@@ -45,7 +46,7 @@ texts_or_values = st.one_of(st.text(max_size=40), values)
 steps = st.one_of(values, st.lists(st.text(max_size=20), max_size=4), st.just('["Step 1: ok"]'))
 metadata = st.one_of(values, st.text(max_size=20).map(lambda t: "{" + t), st.just('{"a": 1}'), st.just("[" * 5000))
 
-rows = st.fixed_dictionaries(
+fields = st.fixed_dictionaries(
     {},
     optional={
         "idx": values,
@@ -62,6 +63,14 @@ rows = st.fixed_dictionaries(
         "metadata": metadata,
         "extra": values,
     },
+)
+# A well-formed row with some fields replaced, so that every check (not only the first one a
+# random row fails) meets hostile values; and rows made of arbitrary fields only.
+VALID = {"idx": 1, "image": PNG, "question": "Which?", "steps": ["Step 1: look."], "final_answer": "A"}
+rows = st.one_of(
+    fields.map(lambda f: {**VALID, **f}),
+    images.map(lambda image: {**VALID, "image": image}),
+    fields,
 )
 
 
@@ -97,6 +106,16 @@ def test_arbitrary_jsonl_files_load_without_raising(tmp_path, batch):
     path = tmp_path / "fuzz.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in batch) + "{cut off by a cra\n")
     _accounted(load_source(str(path)), len(batch) + 1)
+
+
+@pytest.mark.parametrize(
+    "path", ["." * 300, "a" * 300 + ".png", "\x00.png", "", "  ", "images", "/", "~nobody-here/x.png", "C:\\x.png"]
+)
+def test_odd_image_paths_are_skipped_with_a_reason_of_their_own(tmp_path, path):
+    (tmp_path / "images").mkdir()
+    bench = load_rows([{**VALID, "image": path}], folder=tmp_path)
+    assert bench.samples == [] and len(bench.skipped) == 1
+    assert not bench.skipped[0].reason.startswith("unexpected error"), bench.skipped[0].reason
 
 
 def test_a_well_formed_row_among_them_still_loads():

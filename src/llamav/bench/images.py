@@ -160,14 +160,19 @@ def resolve_image_path(value: str | Path, *, folders: Sequence[Path] = (), allow
     of it is refused too. The refusal never says whether the outside file exists.
     """
     text = str(value).strip()
+    if not text:
+        raise ImageError("missing image")
     if _URL.match(text):
         raise ImageError(
             f"image {_shorten(text)!r} is a URL; URLs are not fetched: download the image and give its path"
         )
-    path = Path(text).expanduser() if text.startswith("~") else Path(text)
-    if not path.is_absolute() and folders:
-        path = Path(folders[0]) / path
-    resolved = path.resolve()
+    try:
+        path = Path(text).expanduser() if text.startswith("~") else Path(text)
+        if not path.is_absolute() and folders:
+            path = Path(folders[0]) / path
+        resolved = path.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a NUL byte, a symlink loop, no home folder
+        raise ImageError(f"image path {_shorten(text)!r} is not a usable path ({_clean(exc)})") from None
     if not allow_outside_paths:
         inside = any(resolved.is_relative_to(Path(folder).resolve()) for folder in folders)
         if not inside:
@@ -180,12 +185,15 @@ def resolve_image_path(value: str | Path, *, folders: Sequence[Path] = (), allow
 
 def read_image_file(path: Path, name: str, limits: ImageLimits) -> bytes:
     """A file's bytes, size-checked before it is read."""
-    if not path.is_file():
-        raise ImageError(f"image file not found: {name}")
-    size = path.stat().st_size
-    if limits.max_bytes is not None and size > limits.max_bytes:
-        raise ImageError(f"{name}: {_too_large(size, limits.max_bytes)}")
-    return path.read_bytes()
+    try:
+        if not path.is_file():
+            raise ImageError(f"image file not found: {_shorten(name)}")
+        size = path.stat().st_size
+        if limits.max_bytes is not None and size > limits.max_bytes:
+            raise ImageError(f"{_shorten(name)}: {_too_large(size, limits.max_bytes)}")
+        return path.read_bytes()
+    except OSError as exc:  # a name too long, no permission, a folder that vanished
+        raise ImageError(f"cannot read image file {_shorten(name)} ({exc.strerror or type(exc).__name__})") from None
 
 
 # -- decoding and repairs ------------------------------------------------------------------------
