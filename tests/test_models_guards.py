@@ -92,8 +92,9 @@ def test_new_tokens_are_capped_to_the_room_the_prompt_leaves(tiny):
 
 
 def test_a_sample_with_a_huge_question_fails_with_the_reason_quickly(tiny):
-    from llamav.reasoning import Reasoner
     from vrc_files import png
+
+    from llamav.reasoning import Reasoner
 
     sample = Sample(id="long", question="Count the squares. " * 11000, image=png(), final_answer="1")
     started = time.perf_counter()
