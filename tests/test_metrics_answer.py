@@ -88,3 +88,39 @@ def test_different_text_is_undecided_not_wrong():
 def test_empty_answer_is_wrong_by_rule():
     assert match_answer("  ", "4") == match_answer("", "4")
     assert match_answer("", "4").decided_by == "rule:empty"
+
+
+# -- the rows of issue 9's table -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("response, reference", [("4500", "45%"), ("45", "0.45%")])
+def test_a_percentage_is_scaled_one_way_only(response, reference):
+    match = match_answer(response, reference)
+    assert (match.correct, match.decided_by) == (False, "rule:number")
+
+
+@pytest.mark.parametrize("response, reference", [("12 m", "12 cm"), ("3 minutes", "3 hours")])
+def test_the_same_number_in_another_unit_is_wrong(response, reference):
+    match = match_answer(response, reference)
+    assert (match.correct, match.decided_by) == (False, "rule:unit")
+
+
+def test_equal_quantities_in_different_units_match_after_conversion():
+    assert match_answer("180 minutes", "3 hours").correct is True
+
+
+def test_a_trailing_capital_letter_is_not_an_article():
+    assert match_answer("vitamin", "Vitamin A").correct is not True
+
+
+def test_answer_prefix_needs_a_whole_word():
+    assert match_answer("ed", "Answered").correct is not True
+
+
+def test_i_dont_know_against_yes_no_options_is_wrong():
+    match = match_answer("I don't know.", "B", options=["Yes", "No"])
+    assert (match.correct, match.decided_by) == (False, "rule:refusal")
+
+
+def test_an_option_text_inside_a_longer_number_is_not_that_option():
+    assert match_answer("The count is 100.", "A", options=["10", "20", "30", "40"]).correct is None

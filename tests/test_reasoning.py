@@ -176,3 +176,26 @@ def test_a_step_mentioned_inside_a_sentence_is_not_a_new_step():
     steps, marked = split_steps("Step 1: Read the bars.\nStep 2: Use the value from step 1. to compare, as in Step 1: yes.")
     assert marked
     assert steps == ["Step 1: Read the bars.", "Step 2: Use the value from step 1. to compare, as in Step 1: yes."]
+
+
+# -- answer extraction: the rows of issue 9's table ----------------------------------------------
+
+
+def test_i_dont_know_names_no_yes_no_option():
+    assert extract_answer("I don't know.", sample(options=["Yes", "No"], answer_type="choice")) == (
+        "I don't know.", ["answer_unparsed"]
+    )
+
+
+def test_an_option_is_never_read_from_inside_a_longer_number():
+    got = extract_answer("The count is 100.", sample(options=["10", "20", "30", "40"], answer_type="choice"))
+    assert got == ("The count is 100.", ["answer_unparsed"])
+
+
+def test_the_word_answer_in_passing_does_not_pick_the_first_number():
+    text = "To find the answer: count 3 red and 4 blue balls, total 7."
+    assert extract_answer(text, sample(answer_type="integer")) == ("7", [])
+
+
+def test_a_comma_list_is_not_a_number():
+    assert extract_answer("1,2,3", sample(answer_type="integer")) == ("1,2,3", ["answer_unparsed"])

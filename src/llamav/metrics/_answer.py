@@ -1,18 +1,51 @@
-"""Final-answer matching by rules: option letters and texts, numbers, normalised text.
+"""Final-answer matching by rules, on top of the one answer reader (`llamav.answer`).
 
 A rule either decides (right or wrong, and which rule said so) or declines. What the rules decline
-goes to the LLM answer judge when one is configured; the rules never guess.
+goes to the LLM answer judge when one is configured, and is otherwise counted as undecided (and
+wrong); the rules never guess. Rules, in the order they are tried:
+
+    rule:empty    an empty answer is wrong
+    rule:choice   multiple choice: the option the response names (letter, whole text, or a quote
+                  of exactly one option's text) against the reference's option
+    rule:unit     quantities with units (pint): equal after conversion; other dimensions never equal
+    rule:number   numbers (math-verify): separators, percent (scaled one way only), currency,
+                  fractions, scientific notation, number words
+    rule:list     lists: the same items in the same order
+    rule:math     expressions (math-verify): LaTeX, symbolic equality, sets, intervals
+    rule:yes-no   a yes/no reference against the response's yes or no
+    rule:text     equal normalised texts (case, punctuation, a leading article)
+    rule:refusal  "I don't know" and the like against a reference that is an answer
 """
 
 from __future__ import annotations
 
 import math
-import re
-import string
-import unicodedata
 from dataclasses import dataclass
+from fractions import Fraction
 
-LETTERS = string.ascii_uppercase
+from llamav.answer import (
+    LETTERS,
+    Quantity,
+    clean,
+    is_list,
+    is_math_like,
+    is_qualified,
+    is_scale_word,
+    list_items,
+    is_refusal,
+    math_equal,
+    math_parse,
+    normalize_text,
+    percent_candidates,
+    pint_unit,
+    read_option,
+    read_quantity,
+    sentence_number,
+    strip_answer_prefix,
+    units,
+)
+
+__all__ = ["AnswerMatch", "LETTERS", "match_answer", "normalize_text", "option_index", "parse_number"]
 
 
 @dataclass(frozen=True)
@@ -20,172 +53,128 @@ class AnswerMatch:
     """`correct` is None when no rule could decide."""
 
     correct: bool | None
-    decided_by: str  # "rule:choice", "rule:number", "rule:text", "rule:yes-no", "rule:empty", "undecided"
+    decided_by: str  # "rule:choice", "rule:number", ..., or "undecided"
     detail: str = ""
 
 
-# -- normalisation -------------------------------------------------------------------------------
-
-_ANSWER_PREFIX = re.compile(
-    r"^\s*(?:so,?\s*)?(?:the\s+)?(?:final\s+|correct\s+)?answer\s*(?:is|:)?\s*:?\s*", re.IGNORECASE
-)
-_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
-
-
-def strip_answer_prefix(text: str) -> str:
-    """"The answer is 12 cm." -> "12 cm."; "Final answer: B" -> "B"."""
-    return _ANSWER_PREFIX.sub("", text.strip(), count=1).strip()
-
-
-def normalize_text(text: str) -> str:
-    """Lower case, no punctuation, no articles, single spaces: "The Eiffel Tower." -> "eiffel tower"."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-# -- numbers -------------------------------------------------------------------------------------
-
-_NUM = r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+\u2212]?\.\d+"
-_NUMBER_ANSWER = re.compile(
-    rf"^[$€£¥]?\s*(?P<num>{_NUM})(?:\s*/\s*(?P<den>\d+))?\s*(?P<pct>%|percent\b)?\s*(?P<unit>[^\d\s][^\d]{{0,24}})?$",
-    re.IGNORECASE,
-)
-_NUMBER_ANYWHERE = re.compile(rf"(?<![\w.])(?P<num>{_NUM})(?:\s*(?P<pct>%|percent\b))?", re.IGNORECASE)
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen twenty".split()
-    )
-}
-
-
-@dataclass(frozen=True)
-class Number:
-    value: float
-    percent: bool = False
-
-
-def _to_float(token: str) -> float:
-    return float(token.replace(",", "").replace("\u2212", "-"))
-
-
-def parse_number(text: str) -> Number | None:
-    """The number a whole answer states: "1,234", "12 cm", "45%", "$3.50", "3/4", "seven".
-
-    Units are allowed after the number (and ignored); anything else makes it not a number answer.
-    """
-    text = strip_answer_prefix(text).rstrip(".").strip()
-    words = normalize_text(text)
-    if words in _NUMBER_WORDS:
-        return Number(float(_NUMBER_WORDS[words]))
-    match = _NUMBER_ANSWER.match(text)
-    if match is None:
-        return None
-    value = _to_float(match["num"])
-    if match["den"]:
-        if int(match["den"]) == 0:
-            return None
-        value /= int(match["den"])
-    return Number(value, percent=bool(match["pct"]))
-
-
-def find_number(text: str) -> Number | None:
-    """The number a free-form response gives: the whole answer if it is one, else the only number
-    it mentions. Several different numbers: None (the rules do not pick one)."""
-    whole = parse_number(text)
-    if whole is not None:
-        return whole
-    found = {(_to_float(m["num"]), bool(m["pct"])) for m in _NUMBER_ANYWHERE.finditer(text)}
-    if len(found) != 1:
-        return None
-    value, percent = found.pop()
-    return Number(value, percent)
-
-
-def numbers_equal(predicted: Number, reference: Number, rel_tol: float = 0.0) -> bool:
-    """Equal within `rel_tol` (0: exact up to float rounding). "45%" also equals 0.45 and the
-    other way round, since models write either."""
-    candidates = [predicted.value]
-    if predicted.percent != reference.percent:
-        candidates += [predicted.value / 100, predicted.value * 100]
-    tol = max(rel_tol, 1e-9)
-    return any(math.isclose(c, reference.value, rel_tol=tol, abs_tol=1e-12) for c in candidates)
-
-
-# -- multiple choice -----------------------------------------------------------------------------
-
-# A whole answer that is one letter may be lower case ("b"); inside text only capitals are letters.
-_BARE_LETTER = re.compile(r"^(?i:option\s+|choice\s+)?\(?\s*([A-Za-z])\s*\)?\s*[.:)]?$")
-_LEADING_LABEL = re.compile(r"^(?i:option\s+|choice\s+)?(?:\(([A-Z])\)|([A-Z])[.:)])(?:\s|$)")
-# "answer is B." / "answer: (B) the cat" / "option C" — a bare letter must end the clause, so that
-# the article in "the answer is a cat" is not read as option A.
-_STATED_LETTER = re.compile(
-    r"\b(?i:answer|option|choice)\s*(?i:is|:)?\s*(?i:option\s+)?(?:\(([A-Z])\)|([A-Z])(?=\s*[.,;:!)]|\s*$))"
-)
-
-
-def _stated_letters(text: str) -> list[str]:
-    body = strip_answer_prefix(text)
-    for pattern in (_BARE_LETTER, _LEADING_LABEL):
-        match = pattern.match(body)
-        if match:
-            return [g.upper() for g in match.groups() if g]
-    return [g for m in _STATED_LETTER.finditer(text) for g in m.groups() if g]
+def undecided(detail: str) -> AnswerMatch:
+    return AnswerMatch(None, "undecided", detail)
 
 
 def option_index(text: str, options: list[str]) -> int | None:
-    """Which option a response (or a reference) names, if the rules can tell: by its letter
-    ("B", "(B)", "The answer is B."), by its text, or by quoting exactly one option's text."""
-    letters = {c for c in _stated_letters(text) if c in LETTERS[: len(options)]}
-    if len(letters) == 1:
-        return LETTERS.index(letters.pop())
-    norm = normalize_text(strip_answer_prefix(text))
-    exact = [i for i, opt in enumerate(options) if normalize_text(opt) and normalize_text(opt) == norm]
-    if len(exact) == 1:
-        return exact[0]
-    # A response that quotes exactly one option's text (as whole words) names that option.
-    named = [
-        i for i, opt in enumerate(options)
-        if normalize_text(opt) and re.search(rf"(?<!\S){re.escape(normalize_text(opt))}(?!\S)", norm)
-    ]
-    return named[0] if len(named) == 1 else None
+    """Which option a text names (see `llamav.answer.read_option`)."""
+    return read_option(text, options)
 
 
-# -- the matcher ---------------------------------------------------------------------------------
+def parse_number(text: str) -> Quantity | None:
+    """The number a whole answer states (see `llamav.answer.read_quantity`)."""
+    return read_quantity(text)
+
+
+def _choice(predicted: str, reference: str, options: list[str]) -> AnswerMatch | None:
+    ref = read_option(reference, options)
+    if ref is None:
+        return None  # the reference names no option: compare it as a plain answer
+    got = read_option(predicted, options)
+    if got is None:
+        if is_refusal(predicted) and not any(is_refusal(o) for o in options):
+            return AnswerMatch(False, "rule:refusal", "the response gives no answer")
+        return undecided("no option named")
+    return AnswerMatch(got == ref, "rule:choice", f"predicted {LETTERS[got]}, reference {LETTERS[ref]}")
+
+
+def _latex_fraction(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+
+def _numbers_equal(got: Quantity, ref: Quantity, rel_tol: float) -> bool:
+    """Equal by math-verify, with a percentage on one side read as itself or as its hundredth."""
+    for value in percent_candidates(got.value, got.percent, ref.percent):
+        for gold_value in percent_candidates(ref.value, ref.percent, got.percent):
+            gold, target = math_parse(_latex_fraction(gold_value)), math_parse(_latex_fraction(value))
+            if gold is not None and target is not None and math_equal(gold, target, rel_tol):
+                return True
+    return False
+
+
+def _quantity(got: Quantity, ref: Quantity, rel_tol: float) -> AnswerMatch:
+    """Two stated numbers, with whatever follows them."""
+    detail = f"predicted {got.text}{' ' + got.label if got.label else ''}, reference {ref.text}{' ' + ref.label if ref.label else ''}"
+    if got.currency and ref.currency and got.currency != ref.currency:
+        return undecided("different currencies")
+    if is_qualified(ref.label) or is_qualified(got.label):
+        return undecided("a bound or a negation after the number")
+    ref_unit, got_unit = pint_unit(ref.label, ref.currency), pint_unit(got.label, got.currency)
+    if ref_unit is not None and got_unit is not None:
+        if got_unit.dimensionality != ref_unit.dimensionality:
+            return AnswerMatch(False, "rule:unit", detail + " (different quantities)")
+        converted = units().Quantity(float(got.value), got_unit).to(ref_unit).magnitude
+        ok = math.isclose(converted, float(ref.value), rel_tol=max(rel_tol, 1e-9), abs_tol=1e-12)
+        return AnswerMatch(ok, "rule:unit", detail)
+    if ref.label and ref_unit is not None and not got.label:
+        return undecided("the response leaves out the reference's unit")
+    ref_words, got_words = normalize_text(ref.label), normalize_text(got.label)
+    if ref.label and got.label and ref_words != got_words:
+        return undecided("different words after the number")
+    if is_scale_word(ref.label, ref.currency) or is_scale_word(got.label, got.currency):
+        return undecided("a size word after the number")  # "3 million" is not 3
+    return AnswerMatch(_numbers_equal(got, ref, rel_tol), "rule:number", detail)
+
+
+def _list(predicted: str, reference: str, rel_tol: float) -> AnswerMatch | None:
+    """A list answer ("2, 3, 5"; "red, blue and green") is right when every item matches the
+    reference's item in the same place. Anything else (another order, a partial list) goes to the
+    judge: whether order matters is the question's to say, not ours."""
+    if not is_list(reference):
+        return None
+    if not is_list(predicted):
+        return undecided("the reference is a list")
+    ref_items, got_items = list_items(reference), list_items(predicted)
+    if len(ref_items) == len(got_items) and all(
+        match_answer(g, r, rel_tol=rel_tol).correct is True for g, r in zip(got_items, ref_items)
+    ):
+        return AnswerMatch(True, "rule:list", f"{len(ref_items)} items, in order")
+    return undecided("lists differ")
+
+
+def _math(predicted: str, reference: str, rel_tol: float) -> AnswerMatch | None:
+    if not (is_math_like(reference) and is_math_like(predicted)) or is_list(reference) or is_list(predicted):
+        return None
+    gold, target = math_parse(clean(reference)), math_parse(clean(predicted))
+    if gold is None or target is None:
+        return None
+    return AnswerMatch(math_equal(gold, target, rel_tol), "rule:math", f"predicted {target}, reference {gold}")
+
 
 _YES_NO = {"yes", "no"}
 
 
 def match_answer(predicted: str, reference: str, *, options: list[str] | None = None, rel_tol: float = 0.0) -> AnswerMatch:
-    """Decide by rules whether `predicted` states the reference final answer.
-
-    Multiple choice (when `options` is given and the reference names one): the option the
-    response names, by letter or by text. Numbers (when the reference is one): value equality,
-    thousands separators, units and percent handled, within `rel_tol`. Otherwise: equality of the
-    normalised texts, and yes/no. Anything else is left undecided.
-    """
+    """Decide by rules whether `predicted` states the reference final answer, or decline."""
     if not predicted.strip():
         return AnswerMatch(False, "rule:empty", "empty answer")
     if options:
-        ref = option_index(reference, options)
-        if ref is not None:
-            got = option_index(predicted, options)
-            if got is not None:
-                return AnswerMatch(got == ref, "rule:choice", f"predicted {LETTERS[got]}, reference {LETTERS[ref]}")
-            return AnswerMatch(None, "undecided", "no option named")
-    ref_number = parse_number(reference)
-    if ref_number is not None:
-        got_number = find_number(predicted)
-        if got_number is not None:
-            ok = numbers_equal(got_number, ref_number, rel_tol)
-            return AnswerMatch(ok, "rule:number", f"predicted {got_number.value:g}, reference {ref_number.value:g}")
-        return AnswerMatch(None, "undecided", "no single number in the answer")
+        decided = _choice(predicted, reference, options)
+        if decided is not None:
+            return decided
+    ref_q = read_quantity(reference)
+    if ref_q is not None:
+        got_q = read_quantity(predicted)
+        if got_q is None and not ref_q.label:
+            got_q = sentence_number(predicted)
+        if got_q is not None:
+            return _quantity(got_q, ref_q, rel_tol)
+    decided = _list(predicted, reference, rel_tol) or _math(predicted, reference, rel_tol)
+    if decided is not None:
+        return decided
     ref_text, got_text = normalize_text(strip_answer_prefix(reference)), normalize_text(strip_answer_prefix(predicted))
     if ref_text and ref_text == got_text:
         return AnswerMatch(True, "rule:text", "same normalised text")
-    if ref_text in _YES_NO and got_text.split()[:1] and got_text.split()[0] in _YES_NO:
-        return AnswerMatch(got_text.split()[0] == ref_text, "rule:yes-no", f"predicted {got_text.split()[0]}")
-    return AnswerMatch(None, "undecided", "texts differ")
+    got_yes_no = [w for w in got_text.split() if w in _YES_NO]
+    if ref_text in _YES_NO and got_yes_no and got_text.split()[0] in _YES_NO and len(set(got_yes_no)) == 1:
+        return AnswerMatch(got_yes_no[0] == ref_text, "rule:yes-no", f"predicted {got_yes_no[0]}")
+    if is_refusal(predicted) and not is_refusal(reference):
+        return AnswerMatch(False, "rule:refusal", "the response gives no answer")
+    if ref_q is not None:
+        return undecided("no single number in the answer")
+    return undecided("texts differ")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 
+from llamav.answer import ANSWER_STATEMENT, LETTERS, number_tokens, read_option, stated_letter, stated_number
 from llamav.records import Sample
 from llamav.text import split_steps as text_split_steps
 
 STAGE_TAGS = {"summary": "SUMMARY", "caption": "CAPTION", "reasoning": "REASONING", "conclusion": "CONCLUSION"}
 
 _ANY_TAG = re.compile(r"</?(?:SUMMARY|CAPTION|REASONING|CONCLUSION)>", re.IGNORECASE)
-_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
-_ANSWER_LEAD = re.compile(r"(?:final\s+)?answer\s*(?:is|:)\s*", re.IGNORECASE)
 
 
 def strip_tags(text: str) -> str:
@@ -41,36 +40,33 @@ def extract_answer(text: str, sample: Sample) -> tuple[str, list[str]]:
 
 
 def _choice(text: str, options: list[str]) -> tuple[str, list[str]]:
-    letters = "".join(chr(ord("A") + i) for i in range(len(options)))
-    patterns = (
-        r"(?i:answer\s*(?:is|:))\s*(?i:option\s*)?\(?([A-Z])\b\)?",  # "The answer is (B)", "Answer: B"
-        r"^\(?([A-Z])\)?[.:)]?$",  # the whole text is a letter
-        r"^\(?([A-Z])[).:]\s",  # "B. 42", "(B) 42"
-        r"\(([A-Z])\)",  # "(B)" anywhere: the last one counts
-    )
-    for pattern in patterns:
-        found = _last(re.finditer(pattern, text))
-        if found:
-            letter = found.group(1)
-            return letter, ([] if letter in letters else ["answer_not_an_option"])
-    # The option's own text, when exactly one option is named.
-    named = [letters[i] for i, option in enumerate(options) if option and option.lower() in text.lower()]
-    if len(named) == 1:
-        return named[0], []
+    """The option letter the answer names (`llamav.answer`: by letter, whole option text, or a
+    quote of exactly one option's text, never a substring). A letter beyond the options is kept
+    and flagged; an answer that names no option is kept as written and flagged unparsed."""
+    index = read_option(text, options)
+    if index is not None:
+        return LETTERS[index], []
+    letter = stated_letter(text)
+    if letter is not None and letter not in LETTERS[: len(options)]:
+        return letter, ["answer_not_an_option"]
     return _first_line(text), ["answer_unparsed"]
 
 
 def _number(text: str) -> tuple[str, list[str]]:
-    lead = _ANSWER_LEAD.search(text)
-    after = _NUMBER.search(text, lead.end()) if lead else None
-    found = after or _last(_NUMBER.finditer(text))
+    """The number an answer statement gives ("The answer is 7"), else the last number the text
+    mentions ("... count 3 red and 4 blue balls, total 7." -> 7). A list such as "1,2,3" is not a
+    number."""
+    found = stated_number(text)
+    if found is None:
+        tokens = number_tokens(text)
+        found = tokens[-1] if tokens else None
     if found is None:
         return _first_line(text), ["answer_unparsed"]
-    return found.group(0).replace(",", "").lstrip("+"), []
+    return found.replace(",", ""), []
 
 
 def _short_text(text: str) -> str:
-    lead = _ANSWER_LEAD.search(text)
+    lead = ANSWER_STATEMENT.search(text)
     if lead:
         text = text[lead.end():]
         text = re.split(r"(?<=[^\d])\.(?:\s|$)|\n", text, maxsplit=1)[0]
@@ -79,13 +75,6 @@ def _short_text(text: str) -> str:
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def _last(matches):
-    found = None
-    for found in matches:  # noqa: B007
-        pass
-    return found
 
 
 def tagged_stages(text: str) -> tuple[dict[str, str], list[str]]:
