@@ -108,10 +108,13 @@ def _record(result: Generated, group: Sequence[Sample], made: Sequence[Predictio
 def scoring_code_digest() -> str:
     """A digest of llamav's scoring code: a change to a rule or to ROSCOE-SA re-scores (the judge's
     verdicts still come from its own cache, so that costs no judge calls)."""
+    import llamav.answer
     import llamav.metrics
     import llamav.text
 
-    files = sorted(Path(llamav.metrics.__file__).parent.glob("*.py")) + [Path(llamav.text.__file__)]
+    files = sorted(Path(llamav.metrics.__file__).parent.glob("*.py")) + [
+        Path(llamav.text.__file__), Path(llamav.answer.__file__)
+    ]
     return digest([[f.name, f.read_text(encoding="utf-8")] for f in files])
 
 
