@@ -78,11 +78,19 @@ class HFModel:
         trust_remote_code: bool = False,
         prefix_cache: bool | None = None,
     ) -> HFModel:
+        if not id_or_path:
+            raise ModelLoadError("hf: needs a model id or a path, e.g. hf:meta-llama/Llama-3.2-11B-Vision-Instruct")
+        # A hub id with no network fails in a second, not after minutes of retries.
+        from_hub = not Path(id_or_path).expanduser().exists()
+        if from_hub and offline_unless_reachable() and not _in_hub_cache(id_or_path):
+            raise ModelLoadError(
+                f"cannot load hf:{id_or_path}: the Hugging Face hub cannot be reached (or HF_HUB_OFFLINE is set) "
+                f"and the model is not in the local cache. Download it where there is network "
+                f"(`hf download {id_or_path} --local-dir DIR`) and use --model hf:DIR"
+            )
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 
-        if not id_or_path:
-            raise ModelLoadError("hf: needs a model id or a path, e.g. hf:meta-llama/Llama-3.2-11B-Vision-Instruct")
         dtype_name = DTYPES.get((dtype or "auto").lower())
         if dtype_name is None:
             raise ModelLoadError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
@@ -94,14 +102,6 @@ class HFModel:
         device_map = device_map or device
         if device_map:
             kwargs["device_map"] = device_map
-        # A hub id with no network fails in a second, not after minutes of retries.
-        from_hub = not Path(id_or_path).expanduser().exists()
-        if from_hub and offline_unless_reachable() and not _in_hub_cache(id_or_path):
-            raise ModelLoadError(
-                f"cannot load hf:{id_or_path}: the Hugging Face hub cannot be reached (or HF_HUB_OFFLINE is set) "
-                f"and the model is not in the local cache. Download it where there is network "
-                f"(`hf download {id_or_path} --local-dir DIR`) and use --model hf:DIR"
-            )
         try:
             processor = AutoProcessor.from_pretrained(id_or_path, trust_remote_code=trust_remote_code)
             # AutoProcessor falls back to the tokenizer for a model without an image processor.
