@@ -165,6 +165,7 @@ def test_two_stages_train_and_each_saves_a_model_the_auto_classes_load(tmp_path)
         assert AutoProcessor.from_pretrained(folder).tokenizer.vocab_size <= 600
         assert yaml.safe_load((folder / "llamav-train.yaml").read_text())["stages"][1]["name"] == "reasoning"
         assert (folder / "checkpoints" / "checkpoint-2" / "llamav-train.yaml").is_file()
+        assert AutoProcessor.from_pretrained(folder / "checkpoints" / "checkpoint-1").tokenizer is not None
     assert load_model(f"hf:{folders[1]}").name == f"hf:{folders[1]}"
     # a second run into the same folder is refused rather than overwriting the first
     with pytest.raises(TrainError, match="exists and is not empty; pass --resume"):

@@ -37,4 +37,7 @@ def train(
     except (ConfigError, TrainError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        console.print("interrupted: the same command with --resume continues from the last checkpoint", highlight=False)
+        raise typer.Exit(130) from None
     console.print(f"done: {len(folders)} stage(s); final model in {folders[-1]}", highlight=False)

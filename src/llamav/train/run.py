@@ -13,7 +13,7 @@ Layout of a run's output directory:
     OUT/<stage>/                       the stage's model + processor (loads with the Auto classes)
     OUT/<stage>/llamav-train.yaml      the config again, beside the weights
     OUT/<stage>/data-rank<R>.jsonl     which dialogues each process trained on, batch by batch
-    OUT/<stage>/checkpoints/checkpoint-<step>/   Trainer checkpoints (for --resume)
+    OUT/<stage>/checkpoints/checkpoint-<step>/   Trainer checkpoints (for --resume; each loads on its own)
 
 A stage whose model is saved is done; `--resume` skips it and continues the first unfinished stage
 from its last complete checkpoint.
@@ -283,6 +283,7 @@ def train_stage(
         args=args,
         train_dataset=DialogueDataset(data.dialogues, protocol, tuple(stage.loss_turns), processor),
         data_collator=collator,
+        processing_class=processor,  # saved in every checkpoint, so any checkpoint loads on its own
         callbacks=_trainer_callbacks(dump_config(config)),
     )
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
