@@ -258,3 +258,25 @@ def test_a_row_whose_image_cannot_be_read_is_skipped_with_its_reason_before_trai
     data = load_stage_data(stage, PROTOCOLS.get("llamav-o1"), seed=0)
     assert [d.id for d in data.dialogues] == ["good"]
     assert len(data.skipped) == 1 and data.skipped[0].reason.startswith("bad: image cannot be read")
+
+
+def test_the_8_gpu_accelerate_configs_load_and_fit_the_recipe():
+    """No GPUs here: check what can be checked. accelerate reads both files; FSDP wraps layer
+    classes that exist in Llama-3.2-Vision; DeepSpeed's accumulation matches the recipe's."""
+    from pathlib import Path
+
+    from accelerate.commands.config.config_args import load_config_from_file
+    from transformers.models.mllama import modeling_mllama
+
+    from llamav.train import load_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    fsdp = load_config_from_file(str(configs / "accelerate" / "fsdp-8gpu.yaml"))
+    assert (fsdp.distributed_type, fsdp.num_processes) == ("FSDP", 8)
+    for name in fsdp.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(","):
+        assert hasattr(modeling_mllama, name), name
+    zero = load_config_from_file(str(configs / "accelerate" / "deepspeed-zero3-8gpu.yaml"))
+    assert (zero.distributed_type, zero.deepspeed_config["zero_stage"]) == ("DEEPSPEED", 3)
+    recipe = load_config(configs / "llamav-o1-11b.yaml")
+    assert all(stage.grad_accum == zero.deepspeed_config["gradient_accumulation_steps"] for stage in recipe.stages)
+    assert [(s.lr, s.epochs, s.batch_size) for s in recipe.stages] == [(1e-5, 3, 4)] * 2
