@@ -119,6 +119,7 @@ def test_several_questions_about_one_image_share_one_conversation(processor):
         ({"stages": [{"name": "a", "datasets": [{"source": "x.jsonl"}], "loss_turns": ["summary"]}]}, "say its format"),
         ({"stages": [{"name": "a", "datasets": [{"source": "vrc-synth:train"}], "loss_turns": ["verdict"]}]}, "unknown turn"),
         ({"model": {"base": "tiny-random", "scratch": {}}}, "exactly one of"),
+        ({"model": {"base": "openai:gpt-4o"}}, "model: base 'openai:gpt-4o' is not hf:ID_OR_PATH"),
     ],
 )
 def test_bad_configs_fail_with_one_line_naming_the_key(change, message):

@@ -76,6 +76,9 @@ class ModelConfig(_Strict):
     def _one_base(self) -> ModelConfig:
         if (self.base is None) == (self.scratch is None):
             raise ValueError("give exactly one of model.base (hf:ID_OR_PATH, tiny-random, llamav-tiny) and model.scratch")
+        if self.base is not None and not (self.base.startswith("hf:") and len(self.base) > 3) \
+                and self.base not in ("tiny-random", "llamav-tiny"):
+            raise ValueError(f"base {self.base!r} is not hf:ID_OR_PATH, tiny-random or llamav-tiny")
         return self
 
 

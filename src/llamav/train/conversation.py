@@ -88,7 +88,6 @@ class Rendered:
     image: Any
     tail_ids: list[int]
     tail_labels: list[int]
-    prompt_tokens: int  # tokens before the first answer, image placeholder counted once
 
 
 def render(dialogue: Dialogue, protocol: ReasoningProtocol, loss_stages: tuple[str, ...], processor: Any) -> Rendered:
@@ -110,10 +109,8 @@ def render(dialogue: Dialogue, protocol: ReasoningProtocol, loss_stages: tuple[s
         end = len(_prefix_ids(ids_of(text_of(index + 1, add_generation_prompt=False)), full, dialogue.id))
         if turn.loss:
             labels[start:end] = full[start:end]
-        if k == 0:
-            prompt_tokens = start
     first = next(i for i, label in enumerate(labels) if label != IGNORE_INDEX)
-    return Rendered(dialogue.id, full_text, dialogue.pil_image(), full[first:], labels[first:], prompt_tokens)
+    return Rendered(dialogue.id, full_text, dialogue.pil_image(), full[first:], labels[first:])
 
 
 def _prefix_ids(prefix: list[int], full: list[int], dialogue_id: str) -> list[int]:

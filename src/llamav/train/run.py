@@ -227,8 +227,9 @@ def train_stage(
     protocol: ReasoningProtocol,
     folder: Path,
     resume: bool,
-) -> Any:
-    """Train one stage and save its model to `folder`. Returns the trained (merged) model."""
+) -> tuple[Any, Any]:
+    """Train one stage and save its model to `folder`. Returns the trained (merged) model and its
+    processor."""
     from accelerate import PartialState
     from transformers import Trainer, TrainingArguments
 
@@ -243,6 +244,11 @@ def train_stage(
         from transformers import AutoModelForImageTextToText
 
         model = AutoModelForImageTextToText.from_pretrained(str(resume_from), dtype=model.dtype)
+    if resume_from is not None and (resume_from / "processor_config.json").is_file():
+        # The processor the run started with (a from-scratch tokenizer is not trained again).
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(str(resume_from))
     if stage.finetune == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -301,7 +307,7 @@ def train_stage(
         processor.save_pretrained(folder)
         (folder / CONFIG_FILE).write_text(dump_config(config))
     state.wait_for_everyone()
-    return model
+    return model, processor
 
 
 def _has_accelerator() -> bool:
@@ -387,8 +393,8 @@ def train(
         _check_fits(stage, prepared, processor)
         report(f"stage {stage.name}: training ({stage.finetune}, lr {stage.lr}, "
                f"batch {stage.batch_size} x {stage.grad_accum} x {state.num_processes} process(es))")
-        model = train_stage(stage, config, model, processor, prepared.stages[stage.name], prepared.protocol,
-                            folder, resume)
+        model, processor = train_stage(stage, config, model, processor, prepared.stages[stage.name],
+                                       prepared.protocol, folder, resume)
         report(f"stage {stage.name}: saved {folder}")
     return folders
 
