@@ -23,9 +23,9 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "quickstart:test" in ci  # .ci/run reads the command from the README instead of a copy
 
 
-def test_the_main_job_is_the_vrc_synth_info_command():
+def test_the_main_job_is_llamav_eval():
     command = _block_after("<!-- quickstart:main -->", "```bash").strip()
-    assert re.search(r"&& llamav bench info vrc-synth$", command)
+    assert re.search(r"&& llamav eval$", command)
 
 
 def test_the_python_api_example_runs(tmp_path):

@@ -8,7 +8,7 @@
 `llamav generate`, `llamav score` and `llamav eval` are thin callers of this package.
 """
 
-from llamav.evaluate._config import RunConfig, check_backend, digest, model_identity, parse_kv, public_options
+from llamav.evaluate._config import RunConfig, check_backend, default_model, digest, model_identity, parse_kv, public_options
 from llamav.evaluate._loop import (
     Generated,
     Scored,
@@ -20,7 +20,16 @@ from llamav.evaluate._loop import (
     score_missing,
     scorer_hash,
 )
+from llamav.evaluate._evaluation import Evaluation, EvaluationError, Progress, evaluate
 from llamav.evaluate._predictions import read_predictions, read_resumable, write_lines_atomically
+from llamav.evaluate._results import (
+    RunDirError,
+    build_results,
+    check_run_dir,
+    report_markdown,
+    sample_lines,
+    write_run,
+)
 from llamav.evaluate._store import (
     DEFAULT_STORE,
     GenerationKey,
@@ -32,6 +41,17 @@ from llamav.evaluate._store import (
 )
 
 __all__ = [
+    "Evaluation",
+    "EvaluationError",
+    "Progress",
+    "RunDirError",
+    "build_results",
+    "check_run_dir",
+    "default_model",
+    "evaluate",
+    "report_markdown",
+    "sample_lines",
+    "write_run",
     "DEFAULT_STORE",
     "Generated",
     "GenerationKey",

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_BENCH = "vrc-synth:test"
 DEFAULT_METRICS = ("answer", "roscoe")
-STEP_METRICS = ("roscoe", "judge")  # the metrics that score a chain; each gets a foreign-chain floor
+STEP_METRICS = ("roscoe", "judge")
+TINY_MODELS = ("tiny-random", "llamav-tiny")  # the metrics that score a chain; each gets a foreign-chain floor
 
 # Backend options that change how a model is reached, not what it answers: left out of the keys,
 # so moving a run to another GPU or server does not recompute it.
@@ -113,7 +114,10 @@ class RunConfig(BaseModel):
     # score must beat to mean anything.
     floor: bool = True
     # How the work is done; none of these changes a result, so none is in the run's hash.
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(16, ge=1)
+    # torch threads while generating; None: 1 for the built-in tiny models (too small for threads to
+    # help; on a busy 2-core box two threads made them 16x slower, measured), torch's default otherwise.
+    threads: int | None = Field(None, ge=1)
     workers: int = Field(1, ge=1)
     retry_failed: bool = False
 
@@ -128,6 +132,11 @@ class RunConfig(BaseModel):
     @classmethod
     def _kv(cls, value: Any) -> Any:
         return parse_kv(value) if isinstance(value, str) else value or {}
+
+    def generation_threads(self) -> int | None:
+        if self.threads is not None:
+            return self.threads
+        return 1 if self.model in TINY_MODELS else None
 
     def decode_settings(self) -> dict[str, Any]:
         """The Reasoner's keyword arguments."""
@@ -151,7 +160,7 @@ class RunConfig(BaseModel):
         return digest({"params": self.generation_params, "model_args": semantic_options(self.model_args)})
 
     def run_hash(self) -> str:
-        fields = self.model_dump(exclude={"batch_size", "workers", "retry_failed", "judge_concurrency"})
+        fields = self.model_dump(exclude={"batch_size", "workers", "retry_failed", "judge_concurrency", "threads"})
         fields["model_args"] = semantic_options(self.model_args)
         fields["judge_args"] = semantic_options(self.judge_args)
         return digest(fields)
@@ -162,6 +171,13 @@ class RunConfig(BaseModel):
         data["model_args"] = public_options(self.model_args)
         data["judge_args"] = public_options(self.judge_args)
         return data
+
+
+def default_model() -> str:
+    """The bundled `llamav-tiny` when its checkpoint is there, else `tiny-random`."""
+    from llamav.models.tiny import bundled_checkpoint
+
+    return "llamav-tiny" if (bundled_checkpoint() / "config.json").is_file() else "tiny-random"
 
 
 def check_backend(spec: str) -> None:

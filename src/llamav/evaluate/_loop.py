@@ -72,10 +72,18 @@ def generate_missing(
     *,
     batch_size: int = 1,
     retry_failed: bool = False,
+    workers: int = 1,
+    threads: int | None = None,
     on_done: Hook | None = None,
 ) -> Generated:
     """Every sample's prediction: from the store where it has one, made (and committed batch by
-    batch) where it does not. Failed predictions are kept as they are unless `retry_failed`."""
+    batch) where it does not. Failed predictions are kept as they are unless `retry_failed`.
+
+    With `workers` > 1 the missing batches are shared among that many processes, each with its own
+    copy of the model (`make_reasoner` must then be picklable, e.g. `partial(load_reasoner,
+    config)`). Workers only return predictions; this process alone writes the store. A batch is
+    made of the same samples whichever process runs it, and every call's seed is fixed by the run's
+    seed and the call's place, so the predictions equal a single process's."""
     have = store.predictions(key, samples)
     todo = [s for s in samples if s.id not in have or (retry_failed and have[s.id].error)]
     if on_done is not None:
@@ -83,15 +91,51 @@ def generate_missing(
     result = Generated(predictions={s.id: have[s.id] for s in samples if s.id in have})
     if not todo:
         return result
-    reasoner = make_reasoner()
-    for start in range(0, len(todo), batch_size):
-        group = todo[start : start + batch_size]
-        made = reasoner.batch(group)
+    groups = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
+    if workers > 1 and len(groups) > 1:
+        made_groups = _in_workers(make_reasoner, groups, workers, threads)
+    else:
+        reasoner = make_reasoner()
+        made_groups = ((group, reasoner.batch(group)) for group in groups)
+    for group, made in made_groups:
         store.add_predictions(key, list(zip(group, made)))
         _record(result, group, made)
         if on_done is not None:
             on_done(len(group))
     return result
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _worker_start(make_reasoner, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)  # K processes share the cores instead of each taking them all
+    _worker_state["make"] = make_reasoner
+
+
+def _worker_batch(item: tuple[int, list[Sample]]) -> tuple[int, list[Prediction]]:
+    # The model is built on the first batch, not in the initializer: an error there would make the
+    # pool restart its workers forever, while an error here reaches the parent and ends the run.
+    if "reasoner" not in _worker_state:
+        _worker_state["reasoner"] = _worker_state["make"]()
+    index, group = item
+    return index, _worker_state["reasoner"].batch(group)
+
+
+def _in_workers(make_reasoner, groups: list[list[Sample]], workers: int, threads: int | None = None):
+    """Yield (group, predictions) as worker processes finish them. `spawn`, not `fork`: a forked
+    copy of a process that has already started torch's threads can hang."""
+    import multiprocessing
+    import os
+
+    workers = min(workers, len(groups))
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_worker_start, initargs=(make_reasoner, threads)) as pool:
+        for index, made in pool.imap_unordered(_worker_batch, enumerate(groups)):
+            yield groups[index], made
 
 
 def _record(result: Generated, group: Sequence[Sample], made: Sequence[Prediction]) -> None:
@@ -173,17 +217,23 @@ def score_missing(
     predictions: dict[str, Prediction | None],
     metrics: Sequence[str],
     config: RunConfig,
-    score_config,
+    scorers,
     *,
     on_done: Callable[[str, int], None] | None = None,
 ) -> Scored:
     """One Score per sample and metric. A sample without a usable prediction gets its failure
     Score from the scorer (never stored: it follows from the prediction); the others are read from
-    the store or computed chunk by chunk and committed."""
-    from llamav.metrics import build_scorers
+    the store or computed chunk by chunk and committed.
 
+    `scorers`: a ScoreConfig (the scorers are built from it), or the built scorers by metric name,
+    to share them (and their loaded models) between calls."""
+    from llamav.metrics import ScoreConfig, build_scorers
+
+    if isinstance(scorers, ScoreConfig):
+        scorers = dict(zip(metrics, build_scorers(metrics, scorers)))
     result = Scored(scores={})
-    for metric, scorer in zip(metrics, build_scorers(metrics, score_config)):
+    for metric in metrics:
+        scorer = scorers[metric]
         hashed = scorer_hash(metric, config)
         usable = [s for s in samples if predictions.get(s.id) is not None and not predictions[s.id].error]
         digests = {s.id: prediction_hash(predictions[s.id]) for s in usable}

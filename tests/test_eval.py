@@ -1,0 +1,246 @@
+"""`llamav eval` end to end with the real tiny-random model, a real SQLite store, real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from llamav.cli import app
+
+# Small and quick: 8 samples (one per category), 2 beams, a few tokens a turn, one sample a batch so
+# that every sample is its own commit.
+QUICK = ["--model", "tiny-random", "--bench", "vrc-synth?size=8", "--beams", "2", "--max-new-tokens", "6",
+         "--batch-size", "1"]
+
+
+def eval_cli(tmp_path: Path, *args: str, run_dir: str = "run", store: str = "store.db"):
+    result = CliRunner().invoke(app, ["eval", *args, "--run-dir", str(tmp_path / run_dir),
+                                      "--store", str(tmp_path / store)])
+    return result
+
+
+def results_of(tmp_path: Path, run_dir: str = "run") -> dict:
+    return json.loads((tmp_path / run_dir / "results.json").read_text())
+
+
+def timeless(results: dict) -> dict:
+    """results.json without what measures this machine's speed or this invocation."""
+    results = json.loads(json.dumps(results))
+    results["cost"].pop("this_invocation")
+    results["cost"]["generation"].pop("seconds")
+    results["cost"]["generation"]["per_sample"].pop("seconds")
+    return results
+
+
+def timeless_samples(path: Path) -> list[dict]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    for line in lines:
+        if line.get("prediction"):
+            line["prediction"]["cost"].pop("wall_seconds")
+    return lines
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory) -> Path:
+    """One run with every output: 16 samples (two a category, so every sample has a floor)."""
+    tmp_path = tmp_path_factory.mktemp("full")
+    result = eval_cli(tmp_path, "--model", "tiny-random", "--bench", "vrc-synth?size=16", "--beams", "2",
+                      "--max-new-tokens", "6")
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def test_eval_writes_results_samples_and_reports_with_floors(full_run):
+    tmp_path = full_run
+    results = results_of(tmp_path)
+    assert (results["n_total"], results["n_scored"], results["n_failed"]) == (16, 16, 0)
+    answer = results["final_answer_accuracy"]
+    assert answer["over"].startswith("all samples") and answer["n"] == 16
+    assert 0.0 <= answer["ci95"][0] <= answer["mean"] <= answer["ci95"][1] <= 1.0
+    roscoe = results["steps"]["roscoe"]
+    assert roscoe["scale"] == "[0, 1]" and roscoe["metric"] == "roscoe"
+    assert 0.0 <= roscoe["ci95"][0] <= roscoe["mean"] <= roscoe["ci95"][1] <= 1.0
+    assert roscoe["floor"]["n"] == 16 and 0.0 < roscoe["floor"]["mean"] < 1.0  # 2 samples a category: all have one
+    assert set(results["per_category"]) == set(results["sample_set"]["categories"]) and len(results["per_category"]) == 8
+    assert len(results["per_attribute"]["roscoe"]["response"]) == 10
+    assert len(results["per_attribute"]["roscoe"]["floor"]) == 10
+    assert results["cost"]["generation"]["model_calls"] == 16 * 4 and results["cost"]["price"] is None
+    lines = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert len(lines) == 16 and {"prediction", "scores", "floor", "failures", "reference"} <= lines[0].keys()
+    assert lines[0]["floor"]["roscoe"]["chain_of"] != lines[0]["sample_id"]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "Final answer %" in report and "foreign chain" in report and "## Per category" in report
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["model"] == "tiny-random" and saved["max_new_tokens"] == 6
+
+
+def test_a_rerun_of_a_finished_eval_makes_zero_model_calls_and_gives_the_same_results(tmp_path):
+    assert eval_cli(tmp_path, *QUICK, "--metric", "answer").exit_code == 0
+    first = results_of(tmp_path)
+    again = eval_cli(tmp_path, *QUICK, "--metric", "answer")
+    assert again.exit_code == 0, again.output
+    second = results_of(tmp_path)
+    assert first["cost"]["this_invocation"]["model_calls"] == 32
+    assert second["cost"]["this_invocation"]["model_calls"] == 0
+    assert second["cost"]["this_invocation"]["predictions_made"] == 0
+    assert second["cost"]["this_invocation"]["scores_computed"] == 0
+    assert {k: v for k, v in second.items() if k != "cost"} == {k: v for k, v in first.items() if k != "cost"}
+    assert second["cost"]["generation"] == first["cost"]["generation"]  # the cost of the stored predictions
+
+
+def test_changing_limit_never_deletes_what_was_computed(tmp_path):
+    store = tmp_path / "store.db"
+    assert eval_cli(tmp_path, *QUICK, "--metric", "answer", "--limit", "6", run_dir="six").exit_code == 0
+    counts = sqlite3.connect(store).execute("SELECT (SELECT COUNT(*) FROM predictions), (SELECT COUNT(*) FROM scores)").fetchone()
+    assert counts == (6, 6)
+    assert eval_cli(tmp_path, *QUICK, "--metric", "answer", "--limit", "2", run_dir="two").exit_code == 0
+    assert sqlite3.connect(store).execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 6
+    assert results_of(tmp_path, "two")["cost"]["this_invocation"]["model_calls"] == 0
+    assert eval_cli(tmp_path, *QUICK, "--metric", "answer", "--limit", "8", run_dir="eight").exit_code == 0
+    made = results_of(tmp_path, "eight")["cost"]["this_invocation"]["predictions_made"]
+    assert made == 2  # only the two samples never made before
+    assert (tmp_path / "six" / "results.json").exists()  # the earlier run's outputs are untouched
+
+
+def test_a_run_dir_of_another_run_is_not_overwritten_unless_asked(tmp_path):
+    assert eval_cli(tmp_path, *QUICK, "--metric", "answer", "--limit", "1").exit_code == 0
+    before = (tmp_path / "run" / "results.json").read_text()
+    refused = eval_cli(tmp_path, *QUICK, "--metric", "answer", "--limit", "1", "--seed", "5")
+    assert refused.exit_code == 2 and "another run" in refused.output
+    assert (tmp_path / "run" / "results.json").read_text() == before
+    assert eval_cli(tmp_path, *QUICK, "--metric", "answer", "--limit", "1", "--seed", "5", "--overwrite").exit_code == 0
+    assert results_of(tmp_path)["seed"] == 5
+
+
+def test_a_yaml_config_holds_the_options_and_flags_override_it(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": "tiny-random", "bench": "vrc-synth?size=8", "strategy": "greedy", "max_new_tokens": 4,
+        "limit": 3, "metrics": ["answer"], "model_args": {"prefix_cache": False}, "seed": 1,
+    }))
+    result = eval_cli(tmp_path, "--config", str(config), "--limit", "2", "--model-args", "prefix_cache=true")
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert (saved["strategy"], saved["limit"], saved["seed"], saved["model_args"]) == ("greedy", 2, 1, {"prefix_cache": True})
+    assert results_of(tmp_path)["n_total"] == 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--metric", "bleu"], "unknown metric"),
+        (["--metric", "judge"], "needs --judge"),
+        (["--model", "gpt-5-vision"], "unknown model backend"),
+        (["--strategy", "nucleus"], "unknown decoding strategy"),
+        (["--categories", "Astrology"], "not in vrc-synth"),
+        (["--bench", "no/such/file.jsonl"], "no such file"),
+        (["--model-args", "dtype"], "not key=value"),
+    ],
+)
+def test_bad_input_is_one_line_and_exits_with_2(tmp_path, args, message):
+    result = eval_cli(tmp_path, *QUICK, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_workers_share_the_samples_and_the_merged_results_equal_one_process(tmp_path):
+    args = [*QUICK, "--metric", "answer", "--batch-size", "2"]
+    assert eval_cli(tmp_path, *args, run_dir="one", store="one.db").exit_code == 0
+    result = eval_cli(tmp_path, *args, "--workers", "2", run_dir="two", store="two.db")
+    assert result.exit_code == 0, result.output
+    one, two = timeless(results_of(tmp_path, "one")), timeless(results_of(tmp_path, "two"))
+    assert (one["config"].pop("workers"), two["config"].pop("workers")) == (1, 2)
+    assert two == one
+    assert timeless_samples(tmp_path / "two" / "samples.jsonl") == timeless_samples(tmp_path / "one" / "samples.jsonl")
+
+
+def _count(store: Path, table: str) -> int:
+    try:
+        return sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1).execute(
+            f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_sigkill_at_several_points_then_the_same_command_equals_an_uninterrupted_run(tmp_path):
+    args = [*QUICK, "--metric", "answer,roscoe", "--run-dir", str(tmp_path / "killed"),
+            "--store", str(tmp_path / "killed.db")]
+    command = [sys.executable, "-c", "from llamav.cli import main; main()", "eval", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # Kill while reasoning (after 2, then after 5 of 8 predictions), then while scoring.
+    for table, at_least in (("predictions", 2), ("predictions", 5), ("scores", 1)):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        while _count(tmp_path / "killed.db", table) < at_least and process.poll() is None:
+            assert time.monotonic() < deadline, f"no {table} row after 240 s"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert not (tmp_path / "killed" / "results.json").exists()  # every kill came before the end
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+
+    whole = eval_cli(tmp_path, *QUICK, "--metric", "answer,roscoe", run_dir="whole", store="whole.db")
+    assert whole.exit_code == 0, whole.output
+    assert timeless(results_of(tmp_path, "killed")) == timeless(results_of(tmp_path, "whole"))
+    assert timeless_samples(tmp_path / "killed" / "samples.jsonl") == timeless_samples(tmp_path / "whole" / "samples.jsonl")
+    # Nothing made twice: one prediction row per sample, in spite of three kills.
+    assert _count(tmp_path / "killed.db", "predictions") == 8
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium driven by Selenium, cut off from the network, with a fresh profile."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1300,1600",
+                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_report_html_is_self_contained_renders_its_charts_and_opens_a_sample(full_run, browser):
+    from selenium.webdriver.common.by import By
+
+    page = full_run / "run" / "report.html"
+    text = page.read_text()
+    # Nothing is fetched: no resource is named by URL (the SVG namespaces are names, not requests).
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import""", text)
+    browser.get(page.as_uri())
+    charts = browser.find_elements(By.CSS_SELECTOR, ".chart svg")
+    assert len(charts) == 3  # per-category bars, the radar, per-attribute bars
+    assert all(chart.size["width"] > 200 and chart.size["height"] > 150 for chart in charts)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#samples tbody tr")
+    assert len(rows) == 16
+    browser.find_element(By.ID, "q").send_keys("synth-test-00003")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#samples tbody tr")
+    assert len(rows) == 1
+    rows[0].click()
+    detail = browser.find_element(By.ID, "detail")
+    assert detail.is_displayed() and "synth-test-00003" in browser.find_element(By.ID, "detail-title").text
+    image = detail.find_element(By.TAG_NAME, "img")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+    assert "Reference chain" in detail.text and "SUMMARY" in detail.text.upper() and "roscoe" in detail.text
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
