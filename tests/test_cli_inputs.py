@@ -97,6 +97,9 @@ def test_a_final_answer_only_benchmark_evaluates_end_to_end(tmp_path, kind):
     assert all(line["scores"]["answer"]["value"] in (0.0, 1.0) for line in lines)
     assert all(line["scores"]["roscoe"]["error"] == "no reference chain" for line in lines)
     assert "3 samples without a reference chain" in " ".join(result.output.split())
+    if kind == "jsonl":  # a step metric alone finds nothing to score here: that is not a success
+        only_steps = run("score", str(preds), "--bench", str(bench), "--metric", "roscoe")
+        assert only_steps.exit_code == 1 and "nothing was scored" in only_steps.output
 
 
 @pytest.fixture()

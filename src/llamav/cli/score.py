@@ -153,8 +153,8 @@ def score(
     if out is not None:
         console.print(f"wrote {len(run.lines)} lines to {out}", highlight=False)
     if not any(score.value is not None for by_id in scored.scores.values() for score in by_id.values()):
-        console.print("[red]error:[/red] nothing was scored: every score failed (see the tables above)",
-                      highlight=False)
+        console.print("[red]error:[/red] nothing was scored: every score failed, or the samples have no reference "
+                      "chain for a step metric (see the tables above)", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
