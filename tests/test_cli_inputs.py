@@ -60,7 +60,7 @@ def test_the_hostile_set_goes_through_info_export_generate_and_score(hostile, tm
     assert sorted(s.id for s in load_source(str(exported))) == good
 
     preds = tmp_path / "preds.jsonl"
-    generate = run("generate", *FAST, "--bench", str(hostile), "--out", str(preds))
+    generate = run("generate", *FAST, "--batch-size", "10", "--bench", str(hostile), "--out", str(preds))
     assert generate.exit_code == 0
     assert f"0 failed, {len(BAD_IDS)} rows skipped" in generate.output
     made = [json.loads(line) for line in preds.read_text().splitlines()]
