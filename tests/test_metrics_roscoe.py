@@ -145,3 +145,37 @@ def test_step_labels_are_split_and_stripped():
     assert split_steps(text) == (["Step 1: Count the circles.", "Step 2: Three are red.", "Step 3: So 3."], True)
     assert strip_step_label("Step 12: So 3.") == "So 3."
     assert split_steps("First, count. Then add them.\nDone") == (["First, count.", "Then add them.", "Done"], False)
+
+
+def test_unk_word_pieces_keep_their_token_vectors():
+    # Geometry symbols tokenize to [UNK]; ROSCOE keeps them, only the framing tokens go.
+    step = "∠ABC = 30° ∴ x = 2"
+    emb = embedder()
+    emb.embed([step])
+    pieces = emb.model.tokenizer.tokenize(step)
+    assert "[UNK]" in pieces and emb.tokens(step).shape[0] == len(pieces)
+
+
+def test_a_step_is_embedded_up_to_512_word_pieces():
+    step = " ".join(["circle"] * 400)  # 400 word-pieces: past sentence-transformers' 256 default
+    emb = embedder()
+    emb.embed([step])
+    assert emb.tokens(step).shape[0] == 400
+
+
+def test_the_default_source_is_the_question_alone_and_the_score_names_it():
+    from llamav.metrics import ScoreConfig, build_scorers
+    from llamav.records import Prediction, Sample
+
+    sample = Sample(id="s", question=" ".join(QUESTION), image=b"", steps=REFERENCE, final_answer="3")
+    prediction = Prediction(sample_id="s", model="m", protocol="p", strategy="s", steps=CHAINS[1][0])
+    scores = {}
+    for source in ("question", "question+reference"):
+        [scores[source]] = build_scorers(["roscoe"], ScoreConfig(embedding_model=embedder(), roscoe_source=source))[0].score(
+            [(sample, prediction)]
+        )
+    assert scores["question"].details["source"] == "question sentences"
+    assert scores["question+reference"].details["source"] == "question sentences + reference steps"
+    # With the reference inside s every reference step aligns to itself: Commonsense is pinned at 1.
+    assert scores["question+reference"].attributes["commonsense"] == pytest.approx(1.0)
+    assert scores["question"].attributes["commonsense"] < 0.99

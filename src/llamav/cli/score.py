@@ -55,7 +55,7 @@ def _figure_scored(summary) -> str:
 def score(
     predictions: Annotated[Path, typer.Argument(help="Predictions, one Prediction JSON line each.", exists=True)],
     bench: Annotated[str, typer.Option("--bench", help="The benchmark SOURCE the predictions answer.")],
-    metric: Annotated[str, typer.Option("--metric", help="Comma-separated: answer, roscoe, judge.")] = "answer,roscoe",
+    metric: Annotated[str, typer.Option("--metric", help="Comma-separated: answer, roscoe, steps, judge.")] = "answer,roscoe",
     judge: Annotated[str | None, typer.Option("--judge", help="Judge MODEL (openai:NAME, hf:PATH, ...).")] = None,
     judge_samples: Annotated[int, typer.Option("--judge-samples", min=1, help="Judge each sample K times.")] = 1,
     judge_concurrency: Annotated[
@@ -71,6 +71,9 @@ def score(
         str | None, typer.Option("--embedding-model", help="Sentence-transformers name or path for ROSCOE-SA.")
     ] = None,
     rel_tol: Annotated[float, typer.Option("--rel-tol", help="Relative tolerance for numeric answers.")] = 0.0,
+    roscoe_source: Annotated[
+        str, typer.Option("--roscoe-source", help="ROSCOE-SA's source: question (default) or question+reference.")
+    ] = "question",
     store: Annotated[
         Path | None, typer.Option("--store", help="The run store (SQLite; default runs/llamav.db or $LLAMAV_STORE).")
     ] = None,
@@ -89,7 +92,7 @@ def score(
     and after a crash it computes only what is missing."""
     from llamav.bench import SourceError, load_source
     from llamav.evaluate import RunConfig, read_predictions, score_missing
-    from llamav.metrics import SCORERS, ScoreConfig, default_cache_path, summarize
+    from llamav.metrics import ROSCOE_SOURCES, SCORERS, ScoreConfig, default_cache_path, summarize
 
     metrics = [m.strip() for m in metric.split(",") if m.strip()]
     unknown = [m for m in metrics if m not in SCORERS]
@@ -97,6 +100,8 @@ def score(
         raise _fail(f"unknown metric(s) {unknown}; known: {', '.join(SCORERS.names())}")
     if "judge" in metrics and judge is None:
         raise _fail("--metric judge needs --judge MODEL")
+    if roscoe_source not in ROSCOE_SOURCES:
+        raise _fail(f"unknown --roscoe-source {roscoe_source!r}; known: {', '.join(ROSCOE_SOURCES)}")
     if out is not None and out.exists() and not overwrite and not _same_scores_file(out, predictions):
         raise _fail(f"--out {out} exists and holds other scores; use another --out, or --overwrite to replace it")
     bad_lines: list[str] = []
@@ -110,12 +115,12 @@ def score(
     _check_inputs(predictions, preds, benchmark)
     run_config = RunConfig(
         bench=bench, metrics=metrics, judge=judge, judge_samples=judge_samples, judge_concurrency=judge_concurrency,
-        seed=seed, embedding_model=embedding_model, rel_tol=rel_tol, floor=False,
+        seed=seed, embedding_model=embedding_model, rel_tol=rel_tol, floor=False, roscoe_source=roscoe_source,
     )
     config = ScoreConfig(
         judge=judge, judge_samples=judge_samples, judge_concurrency=judge_concurrency, seed=seed,
         cache=None if no_cache else (cache or default_cache_path()),
-        embedding_model=embedding_model, rel_tol=rel_tol,
+        embedding_model=embedding_model, rel_tol=rel_tol, roscoe_source=roscoe_source,
     )
     by_id = {p.sample_id: p for p in preds}
     known = {s.id for s in benchmark.samples}
@@ -322,21 +327,30 @@ def metric_check(
     bench: Annotated[str, typer.Option("--bench", help="Source of reference chains.")] = "vrc-synth?size=200",
     embedding_model: Annotated[str | None, typer.Option("--embedding-model")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    roscoe_source: Annotated[
+        str, typer.Option("--roscoe-source", help="ROSCOE-SA's source: question (default) or question+reference.")
+    ] = "question",
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")] = False,
 ) -> None:
     """Perturb reference chains (remove, repeat, insert, change a value, shuffle, truncate) and show,
     per attribute, the share of chains whose ROSCOE-SA score dropped and the AUC of telling them apart."""
     from llamav.bench import SourceError, load_source
-    from llamav.metrics import ATTRIBUTE_TITLES, SentenceEmbedder, perturbation_check
+    from llamav.metrics import COLUMN_TITLES, ROSCOE_SOURCES, SentenceEmbedder, perturbation_check
 
     try:
         samples = load_source(bench).samples
     except (ValueError, SourceError) as exc:
         raise _fail(str(exc)) from None
     embedder = SentenceEmbedder(embedding_model)
-    rows = perturbation_check(samples, embedder, seed=seed)
-    titles = {**ATTRIBUTE_TITLES, "overall": "Overall"}
-    header = f"{bench}, {len(samples)} reference chains, ROSCOE-SA with {embedder.name}, seed {seed}"
+    try:
+        rows = perturbation_check(samples, embedder, seed=seed, source=roscoe_source)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    titles = COLUMN_TITLES
+    header = (
+        f"{bench}, {len(samples)} reference chains, ROSCOE-SA with {embedder.name} "
+        f"(source: {ROSCOE_SOURCES[roscoe_source]}) and step matching, seed {seed}"
+    )
     if markdown:
         typer.echo(perturbation_markdown(rows, titles, header))
         return

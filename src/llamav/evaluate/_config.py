@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -109,6 +109,8 @@ class RunConfig(BaseModel):
     model_args: dict[str, Any] = Field(default_factory=dict)
     judge_args: dict[str, Any] = Field(default_factory=dict)
     embedding_model: str | None = None
+    # ROSCOE-SA's source: "question" (the question's sentences) or "question+reference".
+    roscoe_source: Literal["question", "question+reference"] = "question"
     rel_tol: float = Field(0.0, ge=0)
     # Score another sample's reference chain (same category) as each response: the floor a steps
     # score must beat to mean anything.

@@ -3,7 +3,8 @@
 - `match_answer`: final-answer rules (option letters and texts, numbers, normalised text).
 - `LLMJudge`: the step judge (ten attributes, 1-10) and the binary final-answer judge.
 - `roscoe_sa`: offline ROSCOE-SA, the ten attributes on [0, 1] from sentence embeddings.
-- `SCORERS` (`answer`, `roscoe`, `judge`), `summarize`, `perturbation_check`.
+- `match_steps`: ordered step matching (recall, precision, F1, order-aware F1) over the reference.
+- `SCORERS` (`answer`, `roscoe`, `judge`, `steps`), `summarize`, `perturbation_check`.
 """
 
 from llamav.metrics._aggregate import MetricSummary, mean_ci, summarize
@@ -18,7 +19,7 @@ from llamav.metrics._judge import (
     parse_json_object,
     validate_step_scores,
 )
-from llamav.metrics._perturb import PERTURBATIONS, PerturbationRow, auc, perturbation_check
+from llamav.metrics._perturb import COLUMN_TITLES, PERTURBATIONS, PerturbationRow, auc, perturbation_check
 from llamav.metrics._roscoe import (
     ATTRIBUTE_TITLES,
     ATTRIBUTES,
@@ -38,10 +39,20 @@ from llamav.metrics._run import (
     read_score_lines,
     score_predictions,
 )
-from llamav.metrics._scorers import SCORERS, Scorer, ScoreConfig, build_scorers, default_config, response_steps
+from llamav.metrics._steps import DEFAULT_THRESHOLD as STEP_THRESHOLD
+from llamav.metrics._steps import STEP_ATTRIBUTES, StepMatch, longest_increasing, match_steps, step_similarity
+from llamav.metrics._scorers import ROSCOE_SOURCES, SCORERS, Scorer, ScoreConfig, build_scorers, default_config, response_steps
 from llamav.text import split_sentences, split_steps, strip_step_label
 
 __all__ = [
+    "COLUMN_TITLES",
+    "ROSCOE_SOURCES",
+    "STEP_ATTRIBUTES",
+    "STEP_THRESHOLD",
+    "StepMatch",
+    "longest_increasing",
+    "match_steps",
+    "step_similarity",
     "AgreementRow",
     "JudgeSpread",
     "ScoringRun",

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llamav.metrics._roscoe import ATTRIBUTES, SentenceEmbedder, score_chain
+from llamav.metrics._roscoe import ATTRIBUTE_TITLES, ATTRIBUTES, SentenceEmbedder, score_chain
 from llamav.metrics._scorers import roscoe_chain
+from llamav.metrics._steps import DEFAULT_THRESHOLD, match_steps, step_similarity
 from llamav.text import step_texts
 from llamav.records import Sample
 
@@ -93,12 +94,20 @@ PERTURBATIONS: dict[str, tuple[Perturb, str]] = {
     "remove_step": (remove_step, "missing_step"),
     "repeat_step": (repeat_step, "repetition_token"),
     "insert_irrelevant": (insert_irrelevant, "hallucination"),
-    "change_value": (change_value, "faithfulness_token"),
-    "shuffle_steps": (shuffle_steps, "reasoning_alignment"),
+    # With the question alone as the source, faithfulness measures grounding in the question; a
+    # changed value is a departure from the reference, which Reasoning Alignment measures.
+    "change_value": (change_value, "reasoning_alignment"),
+    # ROSCOE-SA's alignments are maxima over sets, blind to order: the step matching must catch it.
+    "shuffle_steps": (shuffle_steps, "steps_ordered_f1"),
     "truncate": (truncate, "missing_step"),
 }
 
-COLUMNS = (*ATTRIBUTES, "overall")
+COLUMNS = (*ATTRIBUTES, "overall", "steps_f1", "steps_ordered_f1")
+# Row titles for the table: ROSCOE-SA's ten (VRC-Bench's names), their mean, and the `steps` metric.
+COLUMN_TITLES = {
+    **ATTRIBUTE_TITLES, "overall": "Overall (ROSCOE-SA)",
+    "steps_f1": "Step match F1 (steps)", "steps_ordered_f1": "Ordered step F1 (steps)",
+}
 
 
 @dataclass
@@ -125,9 +134,11 @@ def _columns(scores: dict[str, float]) -> dict[str, float]:
 
 
 def perturbation_check(
-    samples: Sequence[Sample], embedder: SentenceEmbedder, *, seed: int = 0
+    samples: Sequence[Sample], embedder: SentenceEmbedder, *, seed: int = 0, source: str = "question",
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> list[PerturbationRow]:
-    """The table: one row per perturbation, over the samples' reference chains."""
+    """The table: one row per perturbation, over the samples' reference chains; columns are
+    ROSCOE-SA's ten with `source` as s, their mean, and the `steps` metric's F1 and ordered F1."""
     rng = random.Random(seed)
     chains = {s.id: step_texts(s.steps) for s in samples}
     pool = [step for steps in chains.values() for step in steps]
@@ -143,13 +154,15 @@ def perturbation_check(
         text
         for sample in samples
         for hyp in [chains[sample.id], *(v[sample.id] for v in variants.values() if sample.id in v)]
-        for part in roscoe_chain(sample, hyp)
+        for part in roscoe_chain(sample, hyp, source)
         for text in part
     )
     by_id = {s.id: s for s in samples}
 
     def scored(sample_id: str, hypothesis: list[str]) -> dict[str, float]:
-        return _columns(score_chain(*roscoe_chain(by_id[sample_id], hypothesis), embedder).scores)
+        roscoe = score_chain(*roscoe_chain(by_id[sample_id], hypothesis, source), embedder).scores
+        steps = match_steps(step_similarity(chains[sample_id], hypothesis, embedder), threshold).scores
+        return {**_columns(roscoe), "steps_f1": steps["f1"], "steps_ordered_f1": steps["ordered_f1"]}
 
     original = {s.id: scored(s.id, chains[s.id]) for s in samples}
     rows = []

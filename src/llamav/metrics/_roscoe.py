@@ -63,6 +63,7 @@ ROSCOE_NAMES: dict[str, str] = {
 }
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MAX_WORD_PIECES = 512
 
 
 def default_model_path() -> str:
@@ -76,8 +77,9 @@ class SentenceEmbedder:
     """Sentence and token vectors from one sentence-transformers model, cached by text.
 
     One forward pass gives both: the model's pooled sentence embedding, and the transformer's
-    contextual output vector for each word-piece with special tokens and padding removed. All
-    vectors are unit-normalised so that a dot product is a cosine.
+    contextual output vector for each word-piece, without the first/last special tokens and
+    padding ([UNK] word-pieces are kept). A text is embedded up to 512 word-pieces. All vectors
+    are unit-normalised so that a dot product is a cosine.
 
     `model`: None for the bundled all-MiniLM-L6-v2, else a sentence-transformers name or local path
     (e.g. all-mpnet-base-v2, ROSCOE's default).
@@ -94,8 +96,18 @@ class SentenceEmbedder:
             path, self.name = model, os.path.basename(model.rstrip("/")) or model
         self.model = SentenceTransformer(path, device=device)
         self.model.eval()
+        # ROSCOE's reference code embeds a step up to the model's full input (512 word-pieces);
+        # sentence-transformers' own default for this model cuts at 256.
+        positions = getattr(getattr(self.model[0], "auto_model", None), "config", None)
+        limit = getattr(positions, "max_position_embeddings", 512) or 512
+        self.model.max_seq_length = min(MAX_WORD_PIECES, limit)
         self.batch_size = batch_size
-        self._special_ids = sorted(set(self.model.tokenizer.all_special_ids))
+        # Only the model's own framing and padding go; [UNK] stays, since symbols such as the angle
+        # and therefore signs tokenize to it and carry meaning (ROSCOE-SA.md).
+        tokenizer = self.model.tokenizer
+        framing = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                   tokenizer.pad_token_id}
+        self._special_ids = sorted(i for i in framing if i is not None and i != tokenizer.unk_token_id)
         self._sentences: dict[str, np.ndarray] = {}
         self._tokens: dict[str, np.ndarray] = {}
 

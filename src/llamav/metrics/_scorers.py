@@ -3,6 +3,7 @@
     answer  final answer right or wrong (rules, then the LLM answer judge), scale "binary"
     roscoe  offline ROSCOE-SA, ten attributes on [0, 1], scale "unit"
     judge   the LLM step judge, ten attributes on 1-10, scale "1-10"
+    steps   ordered step matching against the reference chain, on [0, 1], scale "unit"
 
 A scorer is given the whole dataset at once, so that ROSCOE-SA can embed every distinct sentence
 in one batched pass. Every pair gets a Score: a missing or failed prediction, an empty chain or a
@@ -23,6 +24,7 @@ from llamav.metrics._answer import LETTERS, match_answer, option_index
 from llamav.metrics._cache import JudgeCache, default_cache_path
 from llamav.metrics._judge import STEP_PROMPT_VERSION, LLMJudge
 from llamav.metrics._roscoe import ATTRIBUTES, SentenceEmbedder, score_chain
+from llamav.metrics._steps import DEFAULT_THRESHOLD, match_steps, step_similarity
 from llamav.text import split_sentences, split_steps, step_texts
 from llamav.records import NO_REFERENCE_CHAIN, Prediction, Sample, Score
 from llamav.registry import Registry
@@ -44,8 +46,13 @@ class ScoreConfig:
     retries: int = 2
     # SQLite file for judge verdicts; None turns caching off.
     cache: str | Path | None = None
-    # Sentence-transformers name or path for ROSCOE-SA; None: the bundled all-MiniLM-L6-v2.
+    # Sentence-transformers name or path for ROSCOE-SA and `steps`; None: the bundled all-MiniLM-L6-v2.
     embedding_model: str | SentenceEmbedder | None = None
+    # ROSCOE-SA's source s: "question" (the question's sentences, as ROSCOE keeps the context apart
+    # from the reference) or "question+reference" (this project's earlier default).
+    roscoe_source: str = "question"
+    # Cosine similarity at which two steps match, for `steps` (calibrated on vrc-synth).
+    step_threshold: float = DEFAULT_THRESHOLD
     rel_tol: float = 0.0
     batch_size: int = 64
     # Called with the metric's name after each sample the judge finishes (a progress bar's hook).
@@ -58,6 +65,12 @@ class ScoreConfig:
                 self.judge, cache=JudgeCache(self.cache), seed=self.seed, retries=self.retries
             )
         return self.judge
+
+    def sentence_embedder(self) -> SentenceEmbedder:
+        """The embedding model, loaded once and shared by `roscoe` and `steps` (and its cache)."""
+        if not isinstance(self.embedding_model, SentenceEmbedder):
+            self.embedding_model = SentenceEmbedder(self.embedding_model, batch_size=self.batch_size)
+        return self.embedding_model
 
 
 def default_config(**overrides) -> ScoreConfig:
@@ -152,11 +165,22 @@ class AnswerScorer:
 # -- roscoe --------------------------------------------------------------------------------------
 
 
-def roscoe_chain(sample: Sample, steps: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """(hypothesis, source, reference) for one sample. The image is not text, so the source is
-    the question's sentences followed by the reference steps (ROSCOE-SA.md)."""
+ROSCOE_SOURCES = {
+    "question": "question sentences",
+    "question+reference": "question sentences + reference steps",
+}
+
+
+def roscoe_chain(sample: Sample, steps: list[str], source: str = "question") -> tuple[list[str], list[str], list[str]]:
+    """(hypothesis, source, reference) for one sample. The image is not text, so the source s is
+    the question's sentences, kept apart from the reference r as ROSCOE does (ROSCOE-SA.md); with
+    "question+reference" the reference steps follow them in s, which makes Commonsense constantly
+    1 and Semantic Coverage-Step equal to Faithfulness-Step."""
+    if source not in ROSCOE_SOURCES:
+        raise ValueError(f"unknown ROSCOE-SA source {source!r}; known: {', '.join(ROSCOE_SOURCES)}")
     reference = step_texts(sample.steps)
-    return steps, split_sentences(sample.question) + reference, reference
+    question = split_sentences(sample.question)
+    return steps, question + reference if source == "question+reference" else question, reference
 
 
 class RoscoeScorer:
@@ -164,20 +188,16 @@ class RoscoeScorer:
 
     def __init__(self, config: ScoreConfig) -> None:
         self.config = config
-        self._embedder: SentenceEmbedder | None = None
+        if config.roscoe_source not in ROSCOE_SOURCES:
+            raise ValueError(f"unknown ROSCOE-SA source {config.roscoe_source!r}; known: {', '.join(ROSCOE_SOURCES)}")
 
     @property
     def embedder(self) -> SentenceEmbedder:
-        if self._embedder is None:
-            model = self.config.embedding_model
-            self._embedder = model if isinstance(model, SentenceEmbedder) else SentenceEmbedder(
-                model, batch_size=self.config.batch_size
-            )
-        return self._embedder
+        return self.config.sentence_embedder()
 
     def score(self, pairs: Sequence[Pair]) -> list[Score]:
         chains = {
-            sample.id: roscoe_chain(sample, response_steps(prediction))
+            sample.id: roscoe_chain(sample, response_steps(prediction), self.config.roscoe_source)
             for sample, prediction in pairs
             if _unusable("roscoe", "unit", sample, prediction) is None and sample.steps
         }
@@ -191,10 +211,49 @@ class RoscoeScorer:
         result = score_chain(*chain, self.embedder)
         base = {"sample_id": sample.id, "metric": "roscoe", "scale": "unit"}
         decided_by = f"roscoe:{self.embedder.name}"
-        details = {"response_steps": len(chain[0]), "source": "question sentences + reference steps"}
+        details = {"response_steps": len(chain[0]), "source": ROSCOE_SOURCES[self.config.roscoe_source]}
         if result.scores is None:
             return Score(**base, decided_by=decided_by, error=f"not scorable: {result.reason}", details=details)
         return Score(**base, value=result.overall, attributes=result.scores, decided_by=decided_by, details=details)
+
+
+# -- steps ---------------------------------------------------------------------------------------
+
+
+class StepsScorer:
+    """Ordered step matching against the reference chain (`_steps.py`): recall, precision, F1 and
+    their order-aware versions, on [0, 1]; `value` is the ordered F1."""
+
+    name = "steps"
+
+    def __init__(self, config: ScoreConfig) -> None:
+        self.config = config
+
+    def score(self, pairs: Sequence[Pair]) -> list[Score]:
+        chains = {
+            sample.id: (step_texts(sample.steps), response_steps(prediction))
+            for sample, prediction in pairs
+            if _unusable("steps", "unit", sample, prediction) is None and sample.steps
+        }
+        embedder = self.config.sentence_embedder()
+        embedder.embed(text for chain in chains.values() for part in chain for text in part)
+        return [self._one(sample, prediction, chains.get(sample.id), embedder) for sample, prediction in pairs]
+
+    def _one(self, sample: Sample, prediction: Prediction | None, chain, embedder: SentenceEmbedder) -> Score:
+        failed = _no_chain("steps", "unit", sample) or _unusable("steps", "unit", sample, prediction)
+        if failed:
+            return failed
+        reference, response = chain
+        result = match_steps(step_similarity(reference, response, embedder), self.config.step_threshold)
+        base = {"sample_id": sample.id, "metric": "steps", "scale": "unit", "decided_by": f"steps:{embedder.name}"}
+        details = {
+            "reference_steps": len(reference), "response_steps": len(response),
+            "threshold": self.config.step_threshold,
+            "pairs": [{"reference": r, "response": h, "similarity": round(sim, 4)} for r, h, sim in result.pairs],
+        }
+        if result.scores is None:
+            return Score(**base, error=f"not scorable: {result.reason}", details=details)
+        return Score(**base, value=result.scores["ordered_f1"], attributes=result.scores, details=details)
 
 
 # -- judge ---------------------------------------------------------------------------------------
@@ -267,3 +326,4 @@ class JudgeScorer:
 SCORERS.register("answer")(AnswerScorer)
 SCORERS.register("roscoe")(RoscoeScorer)
 SCORERS.register("judge")(JudgeScorer)
+SCORERS.register("steps")(StepsScorer)
