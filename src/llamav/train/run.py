@@ -12,6 +12,7 @@ Layout of a run's output directory:
     OUT/llamav-train.yaml              the resolved config
     OUT/<stage>/                       the stage's model + processor (loads with the Auto classes)
     OUT/<stage>/llamav-train.yaml      the config again, beside the weights
+    OUT/<stage>/trainer_state.json     the stage's log: loss, learning rate, grad norm per logged step
     OUT/<stage>/data-rank<R>.jsonl     which dialogues each process trained on, batch by batch
     OUT/<stage>/checkpoints/checkpoint-<step>/   Trainer checkpoints (for --resume; each loads on its own)
 
@@ -305,6 +306,7 @@ def train_stage(
         model = trainer.model
     if state.is_main_process:
         processor.save_pretrained(folder)
+        trainer.state.save_to_json(str(folder / "trainer_state.json"))  # the stage's whole loss log
         (folder / CONFIG_FILE).write_text(dump_config(config))
     state.wait_for_everyone()
     return model, processor
