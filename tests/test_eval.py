@@ -244,3 +244,76 @@ def test_report_html_is_self_contained_renders_its_charts_and_opens_a_sample(ful
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
     assert "Reference chain" in detail.text and "SUMMARY" in detail.text.upper() and "roscoe" in detail.text
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_report_ranks_runs_on_the_same_samples_and_keeps_other_sample_sets_and_the_paper_apart(full_run, tmp_path):
+    greedy = eval_cli(full_run, "--model", "tiny-random", "--bench", "vrc-synth?size=16", "--strategy", "greedy",
+                      "--max-new-tokens", "6", "--metric", "answer", run_dir="greedy")
+    assert greedy.exit_code == 0, greedy.output
+    assert eval_cli(full_run, *QUICK, "--metric", "answer", "--limit", "3", run_dir="other").exit_code == 0
+    board = tmp_path / "board.md"
+    result = CliRunner().invoke(app, ["report", str(full_run / "run"), str(full_run / "greedy"),
+                                      str(full_run / "other"), "--out", str(board)])
+    assert result.exit_code == 0, result.output
+    assert "different benchmarks or sample sets" in result.output
+    sections = {part.split("\n", 1)[0]: part for part in board.read_text().split("\n## ")[1:]}
+    same, = [text for title, text in sections.items() if title.startswith("vrc-synth?size=16")]
+    other, = [text for title, text in sections.items() if title.startswith("vrc-synth?size=8")]
+    paper, = [text for title, text in sections.items() if "as reported" in title]
+    assert same.count("| tiny-random | run |") == 2 and "greedy" in same and "beam" in same  # ranked together
+    assert other.count("| tiny-random | run |") == 1 and "as reported" not in other
+    assert "| LlamaV-o1 | *as reported* | 56.49 | 68.93" in paper and paper.count("*as reported*") == 10
+    assert "| Math & Logic Reasoning | 42.54 | 42.04 |" in paper  # LlamaV-o1 / LLaVA-CoT per category
+
+    page = tmp_path / "board.html"
+    assert CliRunner().invoke(app, ["report", str(full_run / "run"), "--out", str(page)]).exit_code == 0
+    assert page.read_text().count('class="reported"') == 10
+
+
+def test_report_refuses_a_folder_without_results(tmp_path):
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "no results.json" in result.output
+
+
+def test_a_served_model_and_judge_go_through_the_openai_client_with_concurrent_workers(tmp_path, monkeypatch):
+    import threading
+
+    from llamav.bench import load_source
+    from metrics_support import ScriptedChatServer, scores_json
+
+    answers = {s.question: s.final_answer for s in load_source("vrc-synth?size=8").samples}
+    busy, peak, lock = [0], [0], threading.Lock()
+
+    def reply(body):
+        with lock:
+            busy[0] += 1
+            peak[0] = max(peak[0], busy[0])
+        time.sleep(0.05)  # long enough for concurrent requests to overlap
+        with lock:
+            busy[0] -= 1
+        texts = [m["content"] if isinstance(m["content"], str) else " ".join(p.get("text", "") for p in m["content"])
+                 for m in body["messages"]]
+        if "REFERENCE REASONING" in texts[0]:
+            return scores_json(missing_step=4)
+        if "final answer" in texts[-1]:
+            return next(answer for question, answer in answers.items() if question in texts[0])
+        return "Step 1: Look at the picture. Step 2: Work the answer out."
+
+    server = ScriptedChatServer()
+    server.responder = reply
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-eval-test")
+    try:
+        result = eval_cli(tmp_path, "--model", "openai:served", "--model-args", f"base_url={server.base_url}",
+                          "--bench", "vrc-synth?size=8", "--strategy", "greedy", "--batch-size", "1", "--workers", "4",
+                          "--judge", "openai:judge", "--judge-args", f"base_url={server.base_url}")
+    finally:
+        server.close()
+    assert result.exit_code == 0, result.output
+    results = results_of(tmp_path)
+    assert results["metrics"] == ["answer", "roscoe", "judge"]
+    assert results["final_answer_accuracy"]["mean"] == 1.0 and results["n_failed"] == 0
+    assert results["steps"]["judge"]["mean"] == pytest.approx(6.7) and results["steps"]["judge"]["steps_percent"] == pytest.approx(67.0)
+    assert results["cost"]["generation"]["model_calls"] == 8 * 4
+    assert results["cost"]["judge"]["model_calls"] == 8 and results["cost"]["judge"]["prompt_tokens"] == 8 * 11
+    assert peak[0] >= 2  # --workers 4 with an API model: concurrent requests from threads
+    assert "sk-eval-test" not in (tmp_path / "run" / "config.yaml").read_text() + result.output

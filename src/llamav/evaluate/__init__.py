@@ -21,6 +21,16 @@ from llamav.evaluate._loop import (
     scorer_hash,
 )
 from llamav.evaluate._evaluation import Evaluation, EvaluationError, Progress, evaluate
+from llamav.evaluate._leaderboard import (
+    AS_REPORTED,
+    COLUMNS,
+    PAPER_CATEGORIES,
+    PAPER_VRC,
+    LeaderboardError,
+    leaderboard,
+    render_html,
+    render_markdown,
+)
 from llamav.evaluate._predictions import read_predictions, read_resumable, write_lines_atomically
 from llamav.evaluate._results import (
     RunDirError,
@@ -41,6 +51,14 @@ from llamav.evaluate._store import (
 )
 
 __all__ = [
+    "AS_REPORTED",
+    "COLUMNS",
+    "PAPER_CATEGORIES",
+    "PAPER_VRC",
+    "LeaderboardError",
+    "leaderboard",
+    "render_html",
+    "render_markdown",
     "Evaluation",
     "EvaluationError",
     "Progress",

@@ -31,6 +31,10 @@ from llamav.evaluate._store import GenerationKey, Store
 from llamav.records import Prediction, Sample, SkippedSample
 
 
+# Backends whose calls are HTTP requests: --workers K runs K concurrent calls in threads.
+API_BACKENDS = ("openai",)
+
+
 class EvaluationError(ValueError):
     """The evaluation cannot start: a bad benchmark, an unknown category or metric, ..."""
 
@@ -186,7 +190,8 @@ def evaluate(config: RunConfig, store: Store | str | Path, progress: Progress | 
             generated = generate_missing(
                 store, key, samples, partial(load_reasoner, config), batch_size=config.batch_size,
                 retry_failed=config.retry_failed, workers=config.workers,
-                threads=config.generation_threads(), on_done=lambda n: progress.advance("reasoning", n),
+                threads=config.generation_threads(), concurrent_calls=config.model.partition(":")[0] in API_BACKENDS,
+                on_done=lambda n: progress.advance("reasoning", n),
             )
         spend: dict[str, float] = {}
         from llamav.metrics import build_scorers

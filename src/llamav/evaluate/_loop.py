@@ -74,6 +74,7 @@ def generate_missing(
     retry_failed: bool = False,
     workers: int = 1,
     threads: int | None = None,
+    concurrent_calls: bool = False,
     on_done: Hook | None = None,
 ) -> Generated:
     """Every sample's prediction: from the store where it has one, made (and committed batch by
@@ -83,7 +84,9 @@ def generate_missing(
     copy of the model (`make_reasoner` must then be picklable, e.g. `partial(load_reasoner,
     config)`). Workers only return predictions; this process alone writes the store. A batch is
     made of the same samples whichever process runs it, and every call's seed is fixed by the run's
-    seed and the call's place, so the predictions equal a single process's."""
+    seed and the call's place, so the predictions equal a single process's. A backend that takes
+    concurrent calls (an API: `concurrent_calls`) gets `workers` threads in this process instead:
+    for a served model, concurrency is the lever, and a process per worker would buy nothing."""
     have = store.predictions(key, samples)
     todo = [s for s in samples if s.id not in have or (retry_failed and have[s.id].error)]
     if on_done is not None:
@@ -92,7 +95,9 @@ def generate_missing(
     if not todo:
         return result
     groups = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
-    if workers > 1 and len(groups) > 1:
+    if workers > 1 and len(groups) > 1 and concurrent_calls:
+        made_groups = _in_threads(make_reasoner(), groups, workers)
+    elif workers > 1 and len(groups) > 1:
         made_groups = _in_workers(make_reasoner, groups, workers, threads)
     else:
         reasoner = make_reasoner()
@@ -108,7 +113,14 @@ def generate_missing(
 _worker_state: dict[str, Any] = {}
 
 
-def _worker_start(make_reasoner, threads: int) -> None:
+def _worker_start(make_reasoner, threads: int, gpus: list[str]) -> None:
+    import multiprocessing
+    import os
+
+    if gpus:
+        # One GPU a worker, round robin, as data-parallel evaluators do: set before CUDA starts here.
+        rank = multiprocessing.current_process()._identity[0] - 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[rank % len(gpus)]
     import torch
 
     torch.set_num_threads(threads)  # K processes share the cores instead of each taking them all
@@ -130,12 +142,28 @@ def _in_workers(make_reasoner, groups: list[list[Sample]], workers: int, threads
     import multiprocessing
     import os
 
+    import torch
+
     workers = min(workers, len(groups))
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    gpus: list[str] = []
+    if torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        gpus = visible.split(",") if visible else [str(i) for i in range(torch.cuda.device_count())]
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_worker_start, initargs=(make_reasoner, threads)) as pool:
+    with context.Pool(workers, initializer=_worker_start, initargs=(make_reasoner, threads, gpus)) as pool:
         for index, made in pool.imap_unordered(_worker_batch, enumerate(groups)):
             yield groups[index], made
+
+
+def _in_threads(reasoner, groups: list[list[Sample]], workers: int):
+    """Yield (group, predictions) as `workers` threads finish them (one model, concurrent calls)."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(reasoner.batch, group): group for group in groups}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def _record(result: Generated, group: Sequence[Sample], made: Sequence[Prediction]) -> None:
