@@ -106,7 +106,7 @@ def test_always_malformed_reply_is_a_failure_with_raw_text_never_a_zero(server, 
     config = ScoreConfig(judge=LLMJudge(model, retries=2))
     [score] = build_scorers(["judge"], config)[0].score([(sample(), prediction())])
     assert score.value is None and score.attributes == {}
-    assert "redundancy is outside 1-10" in score.error
+    assert "redundancy: Input should be less than or equal to 10" in score.error
     assert score.details["runs"][0]["raw"] == [bad, bad, bad]
     assert len(server.requests) == 3
 
@@ -241,3 +241,64 @@ def test_a_local_judge_is_never_called_from_several_threads(tmp_path):
     pairs = [(sample(id=f"s{i}"), prediction(sample_id=f"s{i}")) for i in range(3)]
     build_scorers(["judge"], config)[0].score(pairs)
     assert len(calls) == 3 and set(calls) == {"MainThread"}
+
+
+# -- the verdict model, the cache key and the image ------------------------------------------------
+
+
+def test_the_schema_sent_is_the_verdict_models_schema(server, model):
+    from llamav.metrics import StepVerdict
+
+    server.script(scores_json())
+    assert LLMJudge(model).judge_steps("q", ["a"], ["b"]).ok
+    sent = server.requests[-1]["response_format"]["json_schema"]["schema"]
+    assert sent == StepVerdict.model_json_schema()
+    assert sent["required"] == list(ATTRIBUTES) and sent["additionalProperties"] is False
+
+
+def test_a_reply_the_verdict_model_rejects_is_retried_with_its_reason(server, model):
+    server.script(scores_json(missing_step=11), scores_json())
+    verdict = LLMJudge(model, retries=1).judge_steps("q", ["a"], ["b"])
+    assert verdict.ok and "missing_step: Input should be less than or equal to 10" in server.requests[-1]["messages"][-1]["content"]
+
+
+def test_two_judges_of_one_name_at_different_servers_do_not_share_verdicts(server, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    other = ScriptedChatServer()
+    try:
+        server.script(scores_json(commonsense=2))
+        other.script(scores_json(commonsense=9))
+        path = tmp_path / "cache.sqlite"
+        first = LLMJudge(load_model("openai:judge", base_url=server.base_url, max_retries=0), cache=JudgeCache(path))
+        second = LLMJudge(load_model("openai:judge", base_url=other.base_url, max_retries=0), cache=JudgeCache(path))
+        assert first.name == second.name
+        a, b = first.judge_steps("q", ["a"], ["b"]), second.judge_steps("q", ["a"], ["b"])
+        assert not b.cached and len(other.requests) == 1
+        assert (a.value["commonsense"], b.value["commonsense"]) == (2, 9)
+    finally:
+        other.close()
+
+
+def test_a_changed_prompt_text_is_never_answered_from_the_cache(server, model, tmp_path, monkeypatch):
+    import llamav.metrics._judge as judge_module
+
+    path = tmp_path / "cache.sqlite"
+    server.script(scores_json())
+    LLMJudge(model, cache=JudgeCache(path)).judge_steps("q", ["a"], ["b"])
+    asked = len(server.requests)
+    monkeypatch.setattr(judge_module, "STEP_PROMPT", judge_module.STEP_PROMPT.replace("You grade", "Please grade"))
+    again = LLMJudge(model, cache=JudgeCache(path)).judge_steps("q", ["a"], ["b"])
+    assert not again.cached and len(server.requests) == asked + 1
+
+
+def test_judges_see_the_image_only_when_asked(server, model):
+    server.script(scores_json())
+    for sees in (False, True):
+        config = ScoreConfig(judge=LLMJudge(model), judge_sees_image=sees)
+        [score] = build_scorers(["judge"], config)[0].score([(sample(), prediction())])
+        content = server.requests[-1]["messages"][0]["content"]
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        assert any(p["type"] == "image_url" for p in parts) is sees
+        assert score.details["judge_saw_image"] is sees
+        text = next(p["text"] for p in parts if p["type"] == "text")
+        assert ("You cannot see the image" in text) is not sees

@@ -145,7 +145,7 @@ def test_score_cli_writes_every_sample_with_scores_and_reasons(tmp_path, server,
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-cli-test")
     result = CliRunner().invoke(app, [
-        "score", str(pred_file), "--bench", "vrc-synth?size=6", "--metric", "answer,roscoe,judge",
+        "score", str(pred_file), "--bench", "vrc-synth?size=6", "--metric", "answer,roscoe,steps,judge",
         "--judge", "openai:j", "--judge-samples", "2", "--out", str(out), "--cache", str(tmp_path / "c.sqlite"),
     ])
     assert result.exit_code == 0, result.output
@@ -154,6 +154,9 @@ def test_score_cli_writes_every_sample_with_scores_and_reasons(tmp_path, server,
     first, _, failed, empty, _, missing = lines
     assert first["scores"]["answer"]["value"] == 1.0
     assert set(first["scores"]["roscoe"]["attributes"]) == set(ATTRIBUTES)
+    assert first["scores"]["roscoe"]["details"]["source"] == "question sentences"
+    assert first["scores"]["steps"]["value"] == 1.0  # its own reference chain, every step in order
+    assert empty["scores"]["steps"]["error"] == "not scorable: empty response chain"
     assert first["scores"]["judge"]["details"]["attribute_std"]["missing_step"] == pytest.approx(2 ** 0.5)
     assert failed["scores"]["roscoe"]["error"] == "prediction failed: CUDA out of memory"
     assert empty["scores"]["roscoe"]["error"] == "not scorable: empty response chain"

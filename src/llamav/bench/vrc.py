@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from llamav.answer import parse_choices
 from llamav.bench.images import ImageLimits, load_image
 from llamav.records import UNCATEGORIZED, AnswerType, Sample
 
@@ -60,33 +61,7 @@ class SampleError(ValueError):
 
 # -- multiple-choice options ---------------------------------------------------------------------
 
-_CHOICES_HEADER = re.compile(r"\b(?:choices|options)\s*:?", re.IGNORECASE)
-# An option label: "(A)", "A.", "A)", "A:" at the start of a line or after whitespace.
-_OPTION_LABEL = re.compile(r"(?:^|(?<=\s))\(?([A-J])[\).:]\s*", re.MULTILINE)
-
-
-def parse_choices(question: str) -> list[str] | None:
-    """Option texts, in order, when the question carries lettered choices; None otherwise.
-
-    VRC-Bench keeps the options inside the question text after the word "Choices". Options are
-    accepted only when their labels run A, B, C, ... without a gap, so a stray "I." in a sentence
-    is not taken for an option.
-    """
-    header = _CHOICES_HEADER.search(question)
-    if header is None:
-        return None
-    tail = question[header.end():]
-    labels = list(_OPTION_LABEL.finditer(tail))
-    options: list[str] = []
-    for i, match in enumerate(labels):
-        if match.group(1) != chr(ord("A") + len(options)):
-            break
-        end = labels[i + 1].start() if i + 1 < len(labels) else len(tail)
-        text = tail[match.end():end].strip().rstrip(",;").strip()
-        if not text:
-            break
-        options.append(text)
-    return options if len(options) >= 2 else None
+# Options are read from the question by the one answer reader (`llamav.answer`).
 
 
 def infer_answer_type(final_answer: str, options: list[str] | None) -> AnswerType:

@@ -19,6 +19,12 @@ from rich.table import Table
 console = Console()
 
 SCALE_LABEL = {"binary": "answer %", "unit": "ROSCOE-SA [0,1]", "1-10": "judge 1-10"}
+# Metrics that share a scale with another but must not share its label.
+METRIC_LABEL = {"steps": "step match [0,1]"}
+
+
+def _label(summary) -> str:
+    return METRIC_LABEL.get(summary.metric, SCALE_LABEL[summary.scale])
 
 
 def register(app: typer.Typer) -> None:
@@ -61,6 +67,9 @@ def score(
     judge_concurrency: Annotated[
         int, typer.Option("--judge-concurrency", min=1, help="Samples judged at once (API judges; local ones run 1).")
     ] = 8,
+    judge_sees_image: Annotated[
+        bool, typer.Option("--judge-sees-image", help="Show the judges the image too (default: text only, as the paper).")
+    ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write one JSON line per sample here.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Judge seed.")] = 0,
     cache: Annotated[Path | None, typer.Option("--cache", help="Judge cache (SQLite file).")] = None,
@@ -116,11 +125,13 @@ def score(
     run_config = RunConfig(
         bench=bench, metrics=metrics, judge=judge, judge_samples=judge_samples, judge_concurrency=judge_concurrency,
         seed=seed, embedding_model=embedding_model, rel_tol=rel_tol, floor=False, roscoe_source=roscoe_source,
+        judge_sees_image=judge_sees_image,
     )
     config = ScoreConfig(
         judge=judge, judge_samples=judge_samples, judge_concurrency=judge_concurrency, seed=seed,
         cache=None if no_cache else (cache or default_cache_path()),
         embedding_model=embedding_model, rel_tol=rel_tol, roscoe_source=roscoe_source,
+        judge_sees_image=judge_sees_image,
     )
     by_id = {p.sample_id: p for p in preds}
     known = {s.id for s in benchmark.samples}
@@ -248,11 +259,13 @@ def _print_run(run, benchmark, n_predictions: int, bad_lines: int = 0) -> None:
             notes = f"Steps % = {s.steps_percent:.2f}"
         if s.no_chain:
             notes = (notes + "; " if notes else "") + f"no reference chain: {s.no_chain} (not scored, not failed)"
+        if s.metric == "steps" and s.attributes:
+            notes = "ordered F1; " + ", ".join(f"{k} {s.attributes[k]:.3f}" for k in ("recall", "precision", "f1"))
         if s.metric == "answer":
             scored = _figure_scored(s)
             notes = f"over scored samples: {scored}; " + ", ".join(f"{k}: {v}" for k, v in sorted(s.decided_by.items()))
         table.add_row(
-            s.metric, SCALE_LABEL[s.scale], str(s.n), str(s.scored), str(s.failed), _figure(s), s.over, notes
+            s.metric, _label(s), str(s.n), str(s.scored), str(s.failed), _figure(s), s.over, notes
         )
     console.print(table)
 
@@ -260,9 +273,9 @@ def _print_run(run, benchmark, n_predictions: int, bad_lines: int = 0) -> None:
     attribute_table.add_column("attribute")
     from llamav.metrics import ATTRIBUTE_TITLES
 
-    with_attributes = [s for s in overall if s.attributes]
+    with_attributes = [s for s in overall if set(s.attributes) & set(ATTRIBUTE_TITLES)]  # the ten
     for s in with_attributes:
-        attribute_table.add_column(SCALE_LABEL[s.scale])
+        attribute_table.add_column(_label(s))
     if with_attributes:
         for key, title in ATTRIBUTE_TITLES.items():
             attribute_table.add_row(title, *(_fmt(s.attributes.get(key), s.scale) for s in with_attributes))
@@ -274,7 +287,7 @@ def _print_run(run, benchmark, n_predictions: int, bad_lines: int = 0) -> None:
         cat_table.add_column("category")
         metrics = [s.metric for s in overall]
         for s in overall:
-            cat_table.add_column(f"{s.metric} ({SCALE_LABEL[s.scale]})")
+            cat_table.add_column(f"{s.metric} ({_label(s)})")
         lookup = {(s.metric, s.group): s for s in run.summaries}
         for category in categories:
             cells = []

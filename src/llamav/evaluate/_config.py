@@ -102,6 +102,8 @@ class RunConfig(BaseModel):
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS))
     judge: str | None = None
     judge_samples: int = Field(1, ge=1)
+    # Show the step and answer judges the image too (off: text only, as the paper's judge).
+    judge_sees_image: bool = False
     judge_concurrency: int = Field(8, ge=1)
     limit: int | None = Field(None, ge=1)
     categories: list[str] | None = None

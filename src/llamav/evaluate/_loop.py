@@ -197,7 +197,7 @@ def scorer_hash(metric: str, config: RunConfig) -> str:
     judge = None
     if config.judge is not None:
         judge = {"model": model_identity(config.judge, config.judge_args), "args": semantic_options(config.judge_args),
-                 "seed": config.seed}
+                 "seed": config.seed, "sees_image": config.judge_sees_image}
     parts: dict[str, Any] = {"metric": metric, "code": scoring_code_digest()}
     if metric == "answer":
         parts |= {"rel_tol": config.rel_tol, "judge": judge, "prompt": ANSWER_PROMPT_VERSION if judge else None}

@@ -14,8 +14,11 @@ from llamav.metrics._judge import (
     ANSWER_PROMPT_VERSION,
     STEP_PROMPT_VERSION,
     STEP_SCHEMA,
+    AnswerVerdict,
     LLMJudge,
+    StepVerdict,
     Verdict,
+    endpoint_identity,
     parse_json_object,
     validate_step_scores,
 )
@@ -45,6 +48,9 @@ from llamav.metrics._scorers import ROSCOE_SOURCES, SCORERS, Scorer, ScoreConfig
 from llamav.text import split_sentences, split_steps, strip_step_label
 
 __all__ = [
+    "AnswerVerdict",
+    "StepVerdict",
+    "endpoint_identity",
     "COLUMN_TITLES",
     "ROSCOE_SOURCES",
     "STEP_ATTRIBUTES",

@@ -4,17 +4,23 @@ Both ask any `VisionLanguageModel` for JSON that matches a schema: through the b
 structured output when it has one (`GenerateParams.json_schema`), and in every case by parsing and
 validating the reply here, retrying with the validation error when it does not hold. A reply that
 never holds is a failure kept with its raw text; it is never turned into a score. Verdicts are
-cached on disk by (judge model, prompt version, inputs, run index), so a re-run reads them back
-instead of asking again, and a crashed run resumes where it stopped.
+cached on disk by (judge model, endpoint, prompt, inputs, image, run index), so a re-run reads them back
+instead of asking again, and a crashed run resumes where it stopped. The cache key holds the judge's
+endpoint (base URL, or local path and revision) and a hash of the rendered prompt, so a verdict is
+never reused from another server, another checkpoint or another wording.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, create_model
 
 from llamav.metrics._cache import JudgeCache, cache_key
 from llamav.metrics._roscoe import ATTRIBUTES
@@ -24,18 +30,25 @@ from llamav.models.base import GenerateParams, Message, VisionLanguageModel
 STEP_PROMPT_VERSION = "steps-v1"
 ANSWER_PROMPT_VERSION = "answer-v1"
 
-STEP_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {name: {"type": "integer", "minimum": 1, "maximum": 10} for name in ATTRIBUTES},
-    "required": list(ATTRIBUTES),
-    "additionalProperties": False,
-}
-ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"same_meaning": {"type": "boolean"}},
-    "required": ["same_meaning"],
-    "additionalProperties": False,
-}
+# The verdicts, each defined once: its JSON schema is what the judge is sent (structured output),
+# and the same model validates every reply. Extra keys (a model's own "overall") are ignored in
+# validation, since the overall is always computed in code; the schema sent forbids them.
+Score1to10 = Annotated[int, Field(strict=True, ge=1, le=10)]
+StepVerdict = create_model(
+    "StepVerdict",
+    __config__=ConfigDict(extra="ignore", json_schema_extra={"additionalProperties": False}),
+    **{name: (Score1to10, ...) for name in ATTRIBUTES},
+)
+
+
+class AnswerVerdict(BaseModel):
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"additionalProperties": False})
+
+    same_meaning: StrictBool
+
+
+STEP_SCHEMA: dict[str, Any] = StepVerdict.model_json_schema()
+ANSWER_SCHEMA: dict[str, Any] = AnswerVerdict.model_json_schema()
 
 _CRITERIA = """\
 faithfulness_step: every response step agrees with the reference steps; no step contradicts them.
@@ -49,9 +62,16 @@ reasoning_alignment: taken as a whole, the response follows the reference's line
 commonsense: the response makes no unjustified leap and skips no obvious inference the reference relies on.
 missing_step: no step that the reference needs to reach its answer is absent from the response."""
 
+# What the judge is told about the image: the paper's judge saw text only, which stays the default.
+TEXT_ONLY = "You cannot see the image: judge from the text alone."
+WITH_IMAGE = (
+    "The image is attached: use it to check what the response says about it (a description, a value "
+    "read from a chart, a count), as well as comparing with the reference."
+)
+
 STEP_PROMPT = """\
 You grade the reasoning in a response to a question about an image, by comparing it with a \
-verified reference solution. You cannot see the image: judge from the text alone.
+verified reference solution. {seeing}
 
 Give the response ten scores. Each is a whole number from 1 to 10, read in bands: 9-10 excellent, \
 7-8 good, 5-6 fair, 3-4 poor, 1-2 very poor. Where a criterion names a fault (repetition, \
@@ -73,7 +93,7 @@ from 1 to 10: {keys}."""
 
 ANSWER_PROMPT = """\
 Decide whether a predicted final answer to a question says the same thing as the reference final \
-answer. Differences of wording, letter case, formatting, or units written out versus abbreviated \
+answer.{seeing} Differences of wording, letter case, formatting, or units written out versus abbreviated \
 do not matter; a different value, option or entity does.
 
 QUESTION:
@@ -115,28 +135,25 @@ def parse_json_object(text: str) -> dict[str, Any]:
     return value
 
 
+def _checked(model: type[BaseModel], obj: dict[str, Any]) -> BaseModel:
+    """`model` validating `obj`, with pydantic's errors as one short line."""
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" + ("" if e["type"] == "missing" else f" (got {e['input']!r})")
+            for e in exc.errors()
+        )
+        raise ValueError(reasons) from None
+
+
 def validate_step_scores(obj: dict[str, Any]) -> dict[str, int]:
-    """The ten integer scores, 1-10. Extra keys (a model's own "overall") are ignored: the overall
-    is always computed in code."""
-    missing = [name for name in ATTRIBUTES if name not in obj]
-    if missing:
-        raise ValueError(f"missing keys: {', '.join(missing)}")
-    scores: dict[str, int] = {}
-    for name in ATTRIBUTES:
-        value = obj[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            raise ValueError(f"{name} is not an integer: {value!r}")
-        if not 1 <= value <= 10:
-            raise ValueError(f"{name} is outside 1-10: {value!r}")
-        scores[name] = int(value)
-    return scores
+    """The ten integer scores, 1-10, validated by `StepVerdict`."""
+    return _checked(StepVerdict, obj).model_dump()
 
 
 def validate_same_meaning(obj: dict[str, Any]) -> bool:
-    value = obj.get("same_meaning")
-    if not isinstance(value, bool):
-        raise ValueError(f"same_meaning is not true or false: {value!r}")
-    return value
+    return _checked(AnswerVerdict, obj).same_meaning
 
 
 # -- asking --------------------------------------------------------------------------------------
@@ -165,17 +182,18 @@ def ask_for_json(
     *,
     retries: int,
     shape: str,
+    image: Any | None = None,
 ) -> Verdict:
     """Ask, validate, and on an invalid reply ask again with the reason (up to `retries` times).
 
     The retry shows the judge its own reply and what was wrong with it: a deterministic judge given
     the same input would only repeat itself. Backend exceptions propagate to the caller.
     """
-    messages = [Message("user", prompt)]
+    messages = [Message("user", prompt, has_image=image is not None)]
     raw: list[str] = []
     error = "no reply"
     for _ in range(retries + 1):
-        completion = model.generate(messages, None, params)
+        completion = model.generate(messages, image, params)
         text = completion.texts[0] if completion.texts else ""
         raw.append(text)
         try:
@@ -213,6 +231,7 @@ class LLMJudge:
             model = load_model(model)
         self.model = model
         self.name = model.name
+        self.endpoint = endpoint_identity(model)
         self.cache = cache if cache is not None else JudgeCache(None)
         self.seed = seed
         self.retries = retries
@@ -223,17 +242,24 @@ class LLMJudge:
             max_new_tokens=self.max_new_tokens, temperature=0.0, seed=self.seed, json_schema=schema
         )
 
-    def _ask(self, version: str, inputs: dict[str, Any], run: int, prompt: str, schema, validate, shape) -> Verdict:
+    def _ask(
+        self, version: str, inputs: dict[str, Any], run: int, prompt: str, schema, validate, shape, image=None
+    ) -> Verdict:
+        # A verdict is reused only for the same judge at the same endpoint, the same prompt text
+        # (hashed as rendered, so any change of wording misses), the same inputs and image.
         key = cache_key(
-            judge=self.name, prompt_version=version, inputs=inputs, run=run,
-            seed=self.seed, retries=self.retries, max_new_tokens=self.max_new_tokens,
+            judge=self.name, endpoint=self.endpoint, prompt_version=version,
+            prompt_sha256=hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
+            image_sha256=None if image is None else image_digest(image),
+            inputs=inputs, run=run, seed=self.seed, retries=self.retries, max_new_tokens=self.max_new_tokens,
         )
         hit = self.cache.get(key)
         if hit is not None:
             return Verdict(hit["value"], hit["raw"], hit["error"], cached=True)
         try:
             verdict = ask_for_json(
-                self.model, prompt, schema, validate, self._params(schema), retries=self.retries, shape=shape
+                self.model, prompt, schema, validate, self._params(schema), retries=self.retries, shape=shape,
+                image=image,
             )
         except Exception as exc:  # noqa: BLE001  (a transport failure is recorded, and not cached)
             return Verdict(None, [], f"judge call failed: {type(exc).__name__}: {exc}")
@@ -241,21 +267,61 @@ class LLMJudge:
         self.cache.put(key, {"value": verdict.value, "raw": verdict.raw, "error": verdict.error})
         return verdict
 
-    def judge_steps(self, question: str, reference: Sequence[str], response: Sequence[str], run: int = 0) -> Verdict:
-        """The ten 1-10 scores of a response chain against the reference chain."""
+    def judge_steps(
+        self, question: str, reference: Sequence[str], response: Sequence[str], run: int = 0, image: Any | None = None
+    ) -> Verdict:
+        """The ten 1-10 scores of a response chain against the reference chain; with `image` (a PIL
+        image) the judge sees the picture as well (off by default, as in the paper)."""
         inputs = {"question": question, "reference": list(reference), "response": list(response)}
         prompt = STEP_PROMPT.format(
+            seeing=TEXT_ONLY if image is None else WITH_IMAGE,
             criteria=_CRITERIA, question=question.strip(), reference=numbered(reference),
             response=numbered(response), keys=", ".join(ATTRIBUTES),
         )
         shape = "ten keys (" + ", ".join(ATTRIBUTES) + "), integer values from 1 to 10"
-        return self._ask(STEP_PROMPT_VERSION, inputs, run, prompt, STEP_SCHEMA, validate_step_scores, shape)
+        return self._ask(STEP_PROMPT_VERSION, inputs, run, prompt, STEP_SCHEMA, validate_step_scores, shape, image)
 
-    def judge_answer(self, question: str, reference_answer: str, predicted_answer: str) -> Verdict:
+    def judge_answer(
+        self, question: str, reference_answer: str, predicted_answer: str, image: Any | None = None
+    ) -> Verdict:
         """Whether the predicted final answer means the same as the reference *final answer*."""
         inputs = {"question": question, "reference_answer": reference_answer, "predicted_answer": predicted_answer}
         prompt = ANSWER_PROMPT.format(
-            question=question.strip(), reference=reference_answer.strip(), predicted=predicted_answer.strip()
+            seeing="" if image is None else " The image is attached; use it where the answer depends on what it shows.",
+            question=question.strip(), reference=reference_answer.strip(), predicted=predicted_answer.strip(),
         )
         shape = '{"same_meaning": true} or {"same_meaning": false}'
-        return self._ask(ANSWER_PROMPT_VERSION, inputs, 0, prompt, ANSWER_SCHEMA, validate_same_meaning, shape)
+        return self._ask(ANSWER_PROMPT_VERSION, inputs, 0, prompt, ANSWER_SCHEMA, validate_same_meaning, shape, image)
+
+
+def image_digest(image: Any) -> str:
+    """sha256 of an image's pixels (a PIL image) or bytes."""
+    if isinstance(image, (bytes, bytearray)):
+        return hashlib.sha256(image).hexdigest()
+    return hashlib.sha256(image.tobytes() + repr((image.mode, image.size)).encode()).hexdigest()
+
+
+_WEIGHTS = ("*.safetensors", "*.bin", "*.gguf", "*.pt", "config.json")
+
+
+def endpoint_identity(model: Any) -> dict[str, Any]:
+    """Where a judge's verdicts come from, beyond its name: two `openai:judge` models at different
+    servers, or two `hf:` checkpoints at one path before and after retraining, are different judges.
+
+    An API model: its base URL. A local model: its path (or hub id) and revision, the hub's commit
+    when known, else a fingerprint of the weight files (names, sizes, modification times).
+    """
+    if hasattr(model, "base_url"):
+        return {"base_url": str(model.base_url or "https://api.openai.com/v1").rstrip("/")}
+    config = getattr(getattr(model, "model", None), "config", None)
+    where = getattr(config, "_name_or_path", "") or ""
+    if where:
+        revision = getattr(config, "_commit_hash", None)
+        folder = Path(where).expanduser()
+        if revision is None and folder.is_dir():
+            files = sorted(f for pattern in _WEIGHTS for f in folder.glob(pattern))
+            revision = "files:" + hashlib.sha256(
+                json.dumps([[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]).encode()
+            ).hexdigest()[:16]
+        return {"path": str(folder.resolve()) if folder.exists() else where, "revision": revision}
+    return {"backend": type(model).__name__}

@@ -42,6 +42,9 @@ class ScoreConfig:
     # Samples judged at once, for backends that take concurrent calls (an API); local models
     # always judge one sample at a time.
     judge_concurrency: int = 1
+    # Show the step and answer judges the image as well as the text. Off by default: the paper's
+    # judge saw text only, and scores stay comparable with its figures.
+    judge_sees_image: bool = False
     seed: int = 0
     retries: int = 2
     # SQLite file for judge verdicts; None turns caching off.
@@ -145,8 +148,9 @@ class AnswerScorer:
         judge = self.config.llm_judge()
         if judge is None:
             return Score(**base, value=0.0, decided_by="rule:no-match", details=details)
-        verdict = judge.judge_answer(sample.question, self._reference_text(sample), predicted)
-        details |= {"judge_raw": verdict.raw, "cached": verdict.cached}
+        image = sample.pil_image() if self.config.judge_sees_image else None
+        verdict = judge.judge_answer(sample.question, self._reference_text(sample), predicted, image=image)
+        details |= {"judge_raw": verdict.raw, "cached": verdict.cached, "judge_saw_image": image is not None}
         if not verdict.ok:
             return Score(**base, decided_by=f"llm:{judge.name}", error=verdict.error, details=details)
         return Score(**base, value=float(verdict.value), decided_by=f"llm:{judge.name}", details=details)
@@ -298,8 +302,10 @@ class JudgeScorer:
         if not steps:
             return Score(**base, error="not scorable: empty response chain")
         reference = step_texts(sample.steps)
+        image = sample.pil_image() if self.config.judge_sees_image else None
         verdicts = [
-            judge.judge_steps(sample.question, reference, steps, run=k) for k in range(self.config.judge_samples)
+            judge.judge_steps(sample.question, reference, steps, run=k, image=image)
+            for k in range(self.config.judge_samples)
         ]
         runs = [
             {"attributes": v.value, "overall": float(np.mean(list(v.value.values())))} if v.ok
@@ -309,6 +315,7 @@ class JudgeScorer:
         good = [r for r in runs if "attributes" in r]
         details = {
             "prompt_version": STEP_PROMPT_VERSION,
+            "judge_saw_image": image is not None,
             "runs": runs,
             "failed_runs": len(runs) - len(good),
             "cached_runs": sum(v.cached for v in verdicts),

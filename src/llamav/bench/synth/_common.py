@@ -15,6 +15,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+# One alphabet for writing options and reading them back.
+from llamav.answer import LETTERS
 from llamav.records import AnswerType
 
 Scene = dict[str, Any]
@@ -30,8 +32,6 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "black": (25, 25, 25),
     "gray": (140, 140, 140),
 }
-
-LETTERS = "ABCDEFGHIJ"
 
 # Difficulty levels. Level 3 is the benchmark as published (and the default: its samples never
 # change); levels 1 and 2 draw the same kinds of problems with fewer objects, fewer bars or rows,
