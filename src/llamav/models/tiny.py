@@ -109,7 +109,10 @@ def build_processor(tokenizer=None, image_size: int = IMAGE_SIZE, patch_size: in
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     image_processor = CLIPImageProcessorPil(
-        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+        # The whole picture, squashed to a square: a centre crop would cut the sides off wide
+        # charts, receipts and ECG strips, and with them the answer.
+        size={"height": image_size, "width": image_size},
+        do_center_crop=False,
     )
     return LlavaProcessor(
         image_processor=image_processor,
