@@ -124,7 +124,7 @@ def build_processor(tokenizer=None, image_size: int = IMAGE_SIZE, patch_size: in
     )
 
 
-def build_model(tokenizer, sizes: LlavaSizes = LlavaSizes(), seed: int = SEED):
+def build_model(tokenizer, sizes: LlavaSizes = LlavaSizes(), seed: int = SEED, stop_at_turn_end: bool = True):
     import torch
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
@@ -162,13 +162,19 @@ def build_model(tokenizer, sizes: LlavaSizes = LlavaSizes(), seed: int = SEED):
         torch.manual_seed(seed)
         model = LlavaForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    # A trained model ends each assistant turn with <|end|> (the chat template's turn marker), so
+    # generation must stop there too, or it runs on into turns nobody asked for. tiny-random's
+    # noise keeps the plain end-of-sequence stop, so its outputs (and its cost figures) stay as
+    # they were.
+    eos = tokenizer.eos_token_id
+    model.generation_config.eos_token_id = [eos, tokenizer.convert_tokens_to_ids("<|end|>")] if stop_at_turn_end else eos
     return model.eval()
 
 
 def build_tiny_random(prefix_cache: bool | None = None) -> HFModel:
     processor = build_processor()
-    return HFModel(build_model(processor.tokenizer), processor, "tiny-random", prefix_cache=prefix_cache)
+    model = build_model(processor.tokenizer, stop_at_turn_end=False)
+    return HFModel(model, processor, "tiny-random", prefix_cache=prefix_cache)
 
 
 def bundled_checkpoint() -> Path:
