@@ -102,6 +102,9 @@ class DatasetConfig(_Strict):
     image_root: str | None = None
     limit: int | None = Field(None, ge=1)
     questions_per_image: int = Field(1, ge=1)
+    # Paint every picture white (same size): the "blind" control of a recipe, which learns only
+    # what the text alone teaches.
+    blank_images: bool = False
 
     @model_validator(mode="after")
     def _format(self) -> DatasetConfig:

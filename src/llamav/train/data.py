@@ -81,11 +81,28 @@ class ImageSource:
 
 
 @dataclass(frozen=True)
+class BlankImage:
+    """A white picture the size of the one it stands for: the blind control's image."""
+
+    original: bytes | ImageSource
+
+    def read(self) -> bytes:
+        from PIL import Image
+
+        data = self.original if isinstance(self.original, bytes) else self.original.read()
+        with Image.open(io.BytesIO(data)) as image:
+            size = image.size
+        out = io.BytesIO()
+        Image.new("RGB", size, "white").save(out, format="PNG")
+        return out.getvalue()
+
+
+@dataclass(frozen=True)
 class Dialogue:
     """One training conversation: an image and one or more exchanges about it, in order."""
 
     id: str
-    image: bytes | ImageSource = field(repr=False)
+    image: bytes | ImageSource | BlankImage = field(repr=False)
     exchanges: tuple[Exchange, ...]
     source: str = ""
 

@@ -22,6 +22,7 @@ from its last complete checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from typing import Any
 from llamav.reasoning.protocols import PROTOCOLS, ReasoningProtocol
 from llamav.train.config import ConfigError, StageConfig, TrainConfig, dump_config
 from llamav.train.conversation import IGNORE_INDEX, ConversationError, Rendered, build_messages, render
-from llamav.train.data import DatasetSpec, DataError, Dialogue, Skipped, load_dataset_spec, mix
+from llamav.train.data import BlankImage, DatasetSpec, DataError, Dialogue, Skipped, load_dataset_spec, mix
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ def load_stage_data(stage: StageConfig, protocol: ReasoningProtocol, seed: int) 
             raise TrainError(f"stage {stage.name}: {exc}") from None
         usable = []
         for dialogue in loaded.dialogues:
+            if entry.blank_images:
+                dialogue = dataclasses.replace(dialogue, image=BlankImage(dialogue.image))
             try:
                 build_messages(dialogue, protocol, loss)
                 dialogue.check_image()
