@@ -42,7 +42,7 @@ def test_tiny_random_builds_fast_from_a_fixed_seed_and_leaves_global_randomness_
 def test_chat_template_places_one_image_token_per_patch(tiny, image):
     inputs = tiny._encode(ask("How many circles?"), image)
     image_tokens = (inputs["input_ids"] == tiny.model.config.image_token_id).sum().item()
-    assert image_tokens == (32 // 8) ** 2  # the picture squashed to 32x32, in 8x8 patches, class token dropped
+    assert image_tokens == (32 // 8) ** 2  # a 32x32 crop in 8x8 patches, class token dropped
     assert inputs["pixel_values"].shape[-2:] == (32, 32)
 
 
