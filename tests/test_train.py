@@ -229,6 +229,7 @@ def test_a_killed_run_resumes_to_the_same_steps_and_weights_as_an_uninterrupted_
 
 def test_two_processes_split_the_data_and_take_the_single_process_step_count(tmp_path):
     import shutil
+    import socket
 
     single = train(load_config(_one_stage(tmp_path, max_steps=None, epochs=1, batch_size=4,
                                           datasets=[{"source": "vrc-synth:train?size=16"}])),
@@ -237,7 +238,11 @@ def test_two_processes_split_the_data_and_take_the_single_process_step_count(tmp
     accelerate = shutil.which("accelerate") or pytest.skip("accelerate's launcher is not on PATH")
     # `--cpu --num_processes 2` starts one process unless MPI is installed; the torchrun launcher
     # (`--multi_gpu`) starts two, and llamav forms a gloo group from them on a CPU-only machine.
+    with socket.socket() as probe:  # a free port: other runs on this machine may hold torchrun's default
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     done = subprocess.run([accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                           "--main_process_port", str(port),
                            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "llamav.cli", "train",
                            "--config", str(config), "--output-dir", str(tmp_path / "ddp")],
                           capture_output=True, text=True, timeout=300)
