@@ -58,6 +58,8 @@ class HFModel:
             prefix_cache = model.config.model_type in PREFIX_CACHE_MODEL_TYPES
         self.prefix_cache = prefix_cache
         self._prefixes: list[_Prefix] = []
+        self._grammar_compiler = None  # built on the first JSON-constrained call
+        self._control_tokens: list[int] = []
         # transformers 5 renamed `past_key_values` to `cache`; older releases know only the former.
         forward_params = inspect.signature(model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
@@ -257,7 +259,40 @@ class HFModel:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        if params.json_schema is not None:
+            kwargs["logits_processor"].extend(self._json_constraint(params))
         return kwargs
+
+    def _json_constraint(self, params: GenerateParams) -> list[Any]:
+        """Logits processors that let only tokens keeping the text a prefix of JSON matching
+        `params.json_schema` (xgrammar), so a finished reply always parses and validates.
+
+        One matcher follows each row; beam search reorders rows behind its back, so it is refused.
+        """
+        import json
+
+        import xgrammar
+        from xgrammar.contrib.hf import LogitsProcessor
+
+        if params.num_beams > 1:
+            raise ValueError("a JSON schema constrains one sequence a row: use num_beams=1 with json_schema")
+        if self._grammar_compiler is None:
+            # The mask must cover every logit, which can be more than the tokenizer's vocabulary.
+            vocab_size = self.model.get_output_embeddings().weight.shape[0]
+            info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=vocab_size)
+            self._grammar_compiler = xgrammar.GrammarCompiler(info)
+            # xgrammar lets raw control characters into strings, which JSON forbids (they must be
+            # escaped); compact JSON never holds one, so tokens carrying one are banned outright.
+            self._control_tokens = [i for i, piece in enumerate(info.decoded_vocab) if any(b < 0x20 for b in piece)]
+        try:
+            # Plain JSON Schema semantics (strict_mode=False: unlisted properties are allowed unless
+            # the schema says otherwise) and compact JSON, so no token is spent on free whitespace.
+            grammar = self._grammar_compiler.compile_json_schema(
+                json.dumps(params.json_schema), any_whitespace=False, strict_mode=False
+            )
+        except Exception as exc:  # xgrammar raises RuntimeError/ValueError for schemas it refuses
+            raise ValueError(f"unsupported JSON schema: {exc}") from None
+        return [_BanTokens(self._control_tokens), LogitsProcessor(grammar)]
 
     def _decode(self, new_tokens, stop: tuple[str, ...]) -> list[str]:
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
@@ -373,6 +408,18 @@ class _StepCounter:
 
     def __call__(self, input_ids, scores):
         self.steps += 1
+        return scores
+
+
+class _BanTokens:
+    """A logits processor that never lets the given token ids be chosen."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+
+    def __call__(self, input_ids, scores):
+        if self.ids:
+            scores[:, self.ids] = float("-inf")
         return scores
 
 

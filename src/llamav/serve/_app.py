@@ -1,0 +1,144 @@
+"""The FastAPI application: routes, guards, and the hand-off to the model's worker thread.
+
+    POST /v1/chat/completions   chat, images as data: URLs, JSON schemas, llamav reasoning
+    GET  /v1/models             the one model served
+    GET  /health                liveness and queue depth (no key needed)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from llamav.serve._faults import Faults
+from llamav.serve._protocol import (
+    APIError,
+    Limits,
+    build_job,
+    completion_body,
+    completion_id,
+    parse_request,
+    stream_chunks,
+)
+from llamav.serve._worker import Worker
+
+log = logging.getLogger("llamav.serve")
+
+
+def create_app(
+    model: Any,
+    *,
+    name: str | None = None,
+    limits: Limits | None = None,
+    api_key: str | None = None,
+    faults: Faults | None = None,
+) -> FastAPI:
+    """An OpenAI-compatible app serving `model` (any llamav backend) under `name`.
+
+    With `api_key`, every /v1 route wants `Authorization: Bearer <api_key>`.
+    """
+    limits = limits or Limits()
+    served = name or getattr(model, "name", "model")
+    worker = Worker(model, limits)
+    started = int(time.time())
+    # Bytes, compared in constant time: how long a wrong key takes to refuse says nothing of the key.
+    key = api_key.encode() if api_key else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker.start()
+        yield
+        worker.close()
+
+    app = FastAPI(title="llamav serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.worker = worker
+
+    def authorized(request: Request) -> None:
+        if key is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), key):
+            raise APIError(401, "invalid API key: send the server's key as 'Authorization: Bearer KEY'",
+                           code="invalid_api_key")
+
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = APIError(exc.status_code, str(exc.detail), type="invalid_request_error")
+        return JSONResponse(error.body(), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        error = APIError(500, f"internal error: {type(exc).__name__}", type="server_error")
+        return JSONResponse(error.body(), status_code=500)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": served, "waiting": worker.waiting, "queue_size": limits.queue_size}
+
+    @app.get("/v1/models", dependencies=[Depends(authorized)])
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": served, "object": "model", "created": started, "owned_by": "llamav"}]}
+
+    @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
+    async def chat_completions(request: Request):
+        if faults is not None:
+            await faults.apply(request.headers.get("x-stainless-retry-count"))
+        body = await _read_body(request, limits.max_request_bytes)
+        chat = parse_request(body)
+        # Decoding an image takes CPU time: off the event loop, which keeps answering others.
+        job = await run_in_threadpool(build_job, chat, limits, served)
+        future = worker.submit(job)
+        try:
+            result = await asyncio.wrap_future(future)
+        except APIError:
+            raise
+        except ValueError as exc:  # the model refused the request's content (schema, image, ...)
+            raise APIError(400, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001
+            raise APIError(500, f"the model failed: {type(exc).__name__}: {exc}", type="server_error") from None
+        cid = completion_id()
+        if not chat.stream:
+            return JSONResponse(completion_body(result, served, cid))
+        from sse_starlette.sse import EventSourceResponse
+
+        include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+
+        async def events() -> AsyncIterator[dict[str, str]]:
+            for chunk in stream_chunks(result, served, cid, include_usage):
+                yield {"data": json.dumps(chunk)}
+            yield {"data": "[DONE]"}
+
+        return EventSourceResponse(events())
+
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it is known to pass `limit` bytes, before it is all read."""
+    too_big = APIError(413, f"the request is larger than this server's limit of {limit:,} bytes",
+                       code="request_too_large")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise too_big
+    return bytes(body)

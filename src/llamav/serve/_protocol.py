@@ -1,0 +1,413 @@
+"""The OpenAI chat-completions protocol as `llamav serve` speaks it: the request it reads, the work
+item a request becomes, and the response and error bodies it answers with.
+
+Everything here is checked before a request reaches the model's queue, so a malformed request is
+answered at once with a 4xx and an OpenAI-shaped error body, and the model only ever sees work it
+can do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+import time
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llamav.models.base import GenerateParams, Message
+
+# The field of a response message (and of a streamed choice's last delta) that carries what a
+# reasoning protocol produced beside the final answer: stages, steps, flags, turns and cost.
+REASONING_FIELD = "llamav"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for. Past a limit the request is refused (4xx), never truncated."""
+
+    max_request_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 25_000_000
+    max_tokens: int = 2048
+    max_n: int = 8
+    max_beams: int = 8
+    # Requests waiting for the model (the one running is not counted); past it: 429.
+    queue_size: int = 64
+    # Requests the worker takes from the queue at once and batches where their settings agree.
+    max_batch: int = 16
+    # Seconds a client is told to wait after a 429 from a full queue.
+    retry_after: int = 1
+
+
+class APIError(Exception):
+    """A request the server refuses, with the HTTP status and the OpenAI error fields."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+# -- the request ---------------------------------------------------------------------------------
+
+
+class _ImageURL(BaseModel):
+    url: str
+    detail: str | None = None
+
+
+class _Part(BaseModel):
+    type: Literal["text", "image_url"]
+    text: str | None = None
+    image_url: _ImageURL | None = None
+
+
+class _Message(BaseModel):
+    # "developer" is what OpenAI's newer models call the system role.
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[_Part] | None = None
+
+
+class _JSONSchema(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str = "reply"
+    description: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class _ResponseFormat(BaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: _JSONSchema | None = None
+
+
+class _StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """A chat-completions request. Fields this server does not implement (logprobs, tools, ...)
+    are ignored, as most compatible servers do; the ones it implements are validated."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    messages: list[_Message] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    n: int = Field(1, ge=1)
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: _StreamOptions | None = None
+    response_format: _ResponseFormat | None = None
+    # llamav's reasoning extensions (the openai client's `extra_body`).
+    protocol: str | None = None
+    strategy: str | None = None
+    beams: int | None = Field(None, ge=1)
+
+    @property
+    def token_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        stops = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+        return tuple(s for s in stops if s)
+
+
+def parse_request(body: bytes) -> ChatRequest:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise APIError(400, f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise APIError(400, "the request body must be a JSON object")
+    try:
+        return ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise APIError(400, f"{where}: {first['msg']}", param=where or None) from None
+
+
+# -- the work a request becomes ------------------------------------------------------------------
+
+
+@dataclass
+class ChatJob:
+    """A plain chat completion: the conversation as the backend takes it, and n continuations."""
+
+    messages: list[Message]
+    image: Any | None
+    params: GenerateParams
+    n: int
+    future: Future = field(default_factory=Future)
+
+    def batch_key(self) -> str:
+        # Jobs batch together only when every generation setting agrees (the backend takes one
+        # GenerateParams per call).
+        return "chat:" + repr((self.params, self.n))
+
+
+@dataclass
+class ReasonJob:
+    """A question and its image for a reasoning protocol; n predictions with seeds seed..seed+n-1."""
+
+    sample: Any  # llamav.records.Sample
+    settings: dict[str, Any]
+    n: int
+    future: Future = field(default_factory=Future)
+
+
+def build_job(request: ChatRequest, limits: Limits, served: str) -> ChatJob | ReasonJob:
+    """Check a request against the limits and turn it into work for the model's queue."""
+    if request.model != served:
+        raise APIError(404, f"the model {request.model!r} is not served here; this server serves {served!r}",
+                       param="model", code="model_not_found")
+    limit = request.token_limit
+    if limit is not None and limit > limits.max_tokens:
+        raise APIError(400, f"max_tokens is {limit}; this server allows at most {limits.max_tokens}",
+                       param="max_tokens")
+    if request.n > limits.max_n:
+        raise APIError(400, f"n is {request.n}; this server allows at most {limits.max_n}", param="n")
+    messages, image, image_bytes = _conversation(request, limits)
+    if request.protocol is not None:
+        return _reason_job(request, messages, image_bytes, limits)
+    if request.strategy is not None or request.beams is not None:
+        raise APIError(400, "strategy and beams go with a reasoning protocol (protocol: llamav-o1, llava-cot "
+                       "or direct)", param="protocol")
+    temperature = 1.0 if request.temperature is None else request.temperature
+    schema = _json_schema(request.response_format)
+    params = GenerateParams(
+        max_new_tokens=limit or limits.max_tokens,
+        temperature=temperature,
+        top_p=request.top_p or 1.0,
+        # Greedy decoding gives n equal texts: computed once, answered n times.
+        num_return_sequences=request.n if temperature > 0 else 1,
+        stop=request.stops,
+        # Greedy output does not depend on the seed; dropping it lets such requests batch together.
+        seed=request.seed if temperature > 0 else None,
+        json_schema=schema,
+    )
+    return ChatJob(messages, image, params, request.n)
+
+
+def _json_schema(response_format: _ResponseFormat | None) -> dict[str, Any] | None:
+    if response_format is None or response_format.type == "text":
+        return None
+    if response_format.type == "json_object":
+        return {"type": "object"}
+    if response_format.json_schema is None:
+        raise APIError(400, "response_format json_schema needs its json_schema.schema", param="response_format")
+    return response_format.json_schema.schema_
+
+
+def _conversation(request: ChatRequest, limits: Limits) -> tuple[list[Message], Any | None, bytes | None]:
+    messages: list[Message] = []
+    image = image_bytes = None
+    for index, message in enumerate(request.messages):
+        role = "system" if message.role == "developer" else message.role
+        parts = [] if message.content is None else message.content
+        if isinstance(parts, str):
+            messages.append(Message(role, parts))
+            continue
+        texts, has_image = [], False
+        for part in parts:
+            if part.type == "text":
+                texts.append(part.text or "")
+                continue
+            where = f"messages.{index}.content"
+            if part.image_url is None:
+                raise APIError(400, "an image_url part needs image_url.url", param=where)
+            if role != "user":
+                raise APIError(400, "images go in user messages", param=where)
+            if image is not None:
+                raise APIError(400, "this server takes one image per request", param=where)
+            image_bytes, image = decode_image(part.image_url.url, limits.max_image_pixels)
+            has_image = True
+        messages.append(Message(role, "\n".join(texts), has_image=has_image))
+    return messages, image, image_bytes
+
+
+def decode_image(url: str, max_pixels: int) -> tuple[bytes, Any]:
+    """A base64 `data:` URL decoded to (its bytes, an RGB PIL image); refused with a 400 otherwise."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not url.startswith("data:"):
+        scheme = url.split(":", 1)[0] if ":" in url else "relative"
+        raise APIError(400, f"image_url must be a base64 data: URL, not a {scheme} URL: the server fetches "
+                       "nothing (send data:image/png;base64,...)", param="image_url")
+    header, comma, payload = url.partition(",")
+    if not comma or not header.endswith(";base64"):
+        raise APIError(400, "image_url: a data URL must be base64, e.g. data:image/png;base64,...", param="image_url")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise APIError(400, "image_url: the data URL's base64 does not decode", param="image_url") from None
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise APIError(400, f"the image is {width}x{height} = {width * height:,} pixels; this server "
+                               f"accepts at most {max_pixels:,}", param="image_url")
+            rgb = opened.convert("RGB")
+    except APIError:
+        raise
+    except UnidentifiedImageError:
+        raise APIError(400, "corrupt image: not in a format Pillow can read", param="image_url") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise APIError(400, f"corrupt image: {exc or type(exc).__name__}", param="image_url") from None
+    return data, rgb
+
+
+def _reason_job(request: ChatRequest, messages: list[Message], image_bytes: bytes | None, limits: Limits) -> ReasonJob:
+    from llamav.bench import parse_choices
+    from llamav.decoding import STRATEGIES
+    from llamav.reasoning import PROTOCOLS
+    from llamav.records import Sample
+
+    for registry, name, param in ((PROTOCOLS, request.protocol, "protocol"), (STRATEGIES, request.strategy, "strategy")):
+        if name is not None and name not in registry:
+            raise APIError(400, f"unknown {registry.kind} {name!r}; known: {', '.join(registry.names())}",
+                           param=param)
+    beams = request.beams or 4
+    if beams > limits.max_beams:
+        raise APIError(400, f"beams is {beams}; this server allows at most {limits.max_beams}", param="beams")
+    if request.response_format is not None and request.response_format.type != "text":
+        raise APIError(400, "response_format applies to plain chat, not to a reasoning protocol",
+                       param="response_format")
+    if request.stops:
+        raise APIError(400, "stop applies to plain chat; a reasoning protocol sets its own stops", param="stop")
+    if [m.role for m in messages] != ["user"] or image_bytes is None:
+        raise APIError(400, "a reasoning protocol takes one user message: the question with its image",
+                       param="messages")
+    question = messages[0].text.strip()
+    if not question:
+        raise APIError(400, "the question is empty", param="messages")
+    options = parse_choices(question)
+    sample = Sample(
+        id=f"req-{uuid.uuid4().hex[:12]}",
+        question=question,
+        image=image_bytes,
+        steps=[],
+        final_answer="",
+        options=options,
+        answer_type="choice" if options else "text",
+        source="serve",
+    )
+    settings = {
+        "protocol": request.protocol,
+        "strategy": request.strategy or "beam",
+        "beams": beams,
+        "seed": request.seed if request.seed is not None else 0,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_new_tokens": request.token_limit,
+    }
+    return ReasonJob(sample, settings, request.n)
+
+
+# -- the response --------------------------------------------------------------------------------
+
+
+@dataclass
+class Choice:
+    text: str
+    finish_reason: str = "stop"
+    stop_reason: str | None = None
+    reasoning: dict[str, Any] | None = None
+
+
+@dataclass
+class Result:
+    choices: list[Choice]
+    prompt_tokens: int
+    completion_tokens: int
+
+    def usage(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def completion_body(result: Result, model: str, cid: str) -> dict[str, Any]:
+    choices = []
+    for index, choice in enumerate(result.choices):
+        message: dict[str, Any] = {"role": "assistant", "content": choice.text}
+        if choice.reasoning is not None:
+            message[REASONING_FIELD] = choice.reasoning
+        body = {"index": index, "message": message, "finish_reason": choice.finish_reason, "logprobs": None}
+        if choice.stop_reason is not None:
+            # vLLM's field: which stop string ended the text (OpenAI drops it from the content).
+            body["stop_reason"] = choice.stop_reason
+        choices.append(body)
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": result.usage(),
+    }
+
+
+def stream_chunks(result: Result, model: str, cid: str, include_usage: bool) -> list[dict[str, Any]]:
+    """The response as chat.completion.chunk objects: per choice a role, the content in word-sized
+    pieces and a last chunk with the finish reason. Usage rides on the last chunk; when the client
+    asks for it (`stream_options.include_usage`) it also comes, as OpenAI sends it, in a final
+    chunk with no choices."""
+    created = int(time.time())
+
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": choices, **extra}
+
+    chunks = []
+    for index, choice in enumerate(result.choices):
+        chunks.append(chunk([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]))
+        for piece in re.findall(r"\s*\S+|\s+", choice.text):
+            chunks.append(chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}]))
+        last: dict[str, Any] = {"index": index, "delta": {}, "finish_reason": choice.finish_reason}
+        if choice.reasoning is not None:
+            last["delta"][REASONING_FIELD] = choice.reasoning
+        if choice.stop_reason is not None:
+            last["stop_reason"] = choice.stop_reason
+        chunks.append(chunk([last]))
+    chunks[-1]["usage"] = result.usage()
+    if include_usage:
+        chunks.append(chunk([], usage=result.usage()))
+    return chunks
