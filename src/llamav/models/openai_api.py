@@ -1,12 +1,28 @@
 """The `openai:MODEL` backend: any OpenAI-compatible chat-completions server, through the official
-`openai` client (OpenAI itself, vLLM, llama.cpp, SGLang, a test server on 127.0.0.1).
+`openai` client (OpenAI itself, vLLM, llama.cpp, SGLang, `llamav serve`, a test server on 127.0.0.1).
 
     load_model("openai:gpt-4o-mini")                                   # OPENAI_API_KEY from the env
     load_model("openai:judge", base_url="http://127.0.0.1:8000/v1")    # a local server
 
-The base URL and API key come from the options, else from OPENAI_BASE_URL / OPENAI_API_KEY. The
-key is handed to the client and nowhere else: it is not stored on this object, not part of its
-repr, and scrubbed from any error message that passes through here.
+Every protocol runs on it: each turn of a conversation is one request carrying the whole history,
+the image as a PNG data URL in the first user message. Beam search is refused (chat-completions
+servers do not beam search); use `greedy`, or sampling strategies that make several calls.
+
+Failures. Each request has a timeout (`timeout`, seconds per attempt) and is retried on 408, 409,
+429, 5xx, timeouts and dropped connections by the official client's own retry machinery
+(`max_retries`): exponential backoff from 0.5 s up to 8 s with jitter, or the server's
+`Retry-After` / `retry-after-ms` when it sends one (up to 120 s; a longer one is not waited for).
+After the last attempt the call raises `OpenAIBackendError` with the reason; the Reasoner records
+it on that sample's prediction and the run goes on.
+
+Concurrency. Requests are independent and the client is thread-safe, so the backend says
+`concurrent_calls = True`: the Reasoner runs the samples of a batch (`--batch-size`) in a pool of
+at most `concurrency` threads, and the judge does the same (`--judge-concurrency`).
+
+Settings come from the options, else from the environment: OPENAI_BASE_URL, OPENAI_API_KEY,
+LLAMAV_OPENAI_TIMEOUT, LLAMAV_OPENAI_MAX_RETRIES, LLAMAV_OPENAI_CONCURRENCY. The key is handed to
+the client and nowhere else: it is not stored on this object, not part of its repr, and scrubbed
+from any error message that passes through here.
 """
 
 from __future__ import annotations
@@ -22,6 +38,10 @@ from llamav.models.base import BACKENDS, Completion, GenerateParams, Message
 # Local servers often need no key, but the client insists on one.
 _NO_KEY = "not-needed"
 
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_MAX_RETRIES = 4
+DEFAULT_CONCURRENCY = 8
+
 
 class OpenAIBackendError(RuntimeError):
     """A request to the server failed; the message never holds the API key."""
@@ -34,9 +54,22 @@ def image_data_url(image: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _setting(value: Any, env: str, default: Any, kind: type) -> Any:
+    if value is not None:
+        return kind(value)
+    raw = os.environ.get(env)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{env}={raw!r} is not a {kind.__name__}") from None
+
+
 class OpenAIModel:
     # Each call is an independent HTTP request on a thread-safe client: callers may run several
-    # at once (the judge does, `--judge-concurrency`). Local models hold state and run one call.
+    # at once (the Reasoner and the judge do, up to `concurrency`). Local models hold state and
+    # run one call at a time.
     concurrent_calls = True
 
     def __init__(
@@ -45,8 +78,9 @@ class OpenAIModel:
         *,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: float = 120.0,
-        max_retries: int = 2,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        concurrency: int | None = None,
         # "max_tokens" is understood by every compatible server; OpenAI's reasoning models want
         # "max_completion_tokens" instead.
         token_limit_field: str = "max_tokens",
@@ -61,20 +95,26 @@ class OpenAIModel:
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key and self.base_url is None:
             raise ValueError("openai backend: set OPENAI_API_KEY (or pass base_url for a local server)")
+        self.timeout = _setting(timeout, "LLAMAV_OPENAI_TIMEOUT", DEFAULT_TIMEOUT, float)
+        self.max_retries = _setting(max_retries, "LLAMAV_OPENAI_MAX_RETRIES", DEFAULT_MAX_RETRIES, int)
+        self.concurrency = _setting(concurrency, "LLAMAV_OPENAI_CONCURRENCY", DEFAULT_CONCURRENCY, int)
+        if self.timeout <= 0 or self.max_retries < 0 or self.concurrency < 1:
+            raise ValueError("openai backend: timeout must be > 0, max_retries >= 0 and concurrency >= 1")
         self.token_limit_field = token_limit_field
         self._client = openai.OpenAI(
-            base_url=self.base_url, api_key=key or _NO_KEY, timeout=timeout, max_retries=max_retries
+            base_url=self.base_url, api_key=key or _NO_KEY, timeout=self.timeout, max_retries=self.max_retries
         )
 
     def __repr__(self) -> str:
         return f"OpenAIModel(model={self.model!r}, base_url={self.base_url!r})"
 
     def _messages(self, messages: list[Message], image: Any | None) -> list[dict[str, Any]]:
+        url = image_data_url(image) if image is not None else None
         out = []
         for message in messages:
-            if message.has_image and image is not None:
+            if message.has_image and url is not None:
                 content: Any = [
-                    {"type": "image_url", "image_url": {"url": image_data_url(image)}},
+                    {"type": "image_url", "image_url": {"url": url}},
                     {"type": "text", "text": message.text},
                 ]
             else:
@@ -84,7 +124,8 @@ class OpenAIModel:
 
     def _request(self, messages: list[Message], image: Any | None, params: GenerateParams) -> dict[str, Any]:
         if params.num_beams > 1:
-            raise ValueError("openai backend: chat-completions servers do not beam search (num_beams > 1)")
+            raise ValueError("openai backend: chat-completions servers do not beam search (num_beams > 1); "
+                             "use --strategy greedy, best-of-n or stage-beam")
         request: dict[str, Any] = {
             "model": self.model,
             "messages": self._messages(messages, image),
@@ -113,7 +154,7 @@ class OpenAIModel:
         try:
             response = self._client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
-            raise OpenAIBackendError(self._scrub(f"{type(exc).__name__}: {exc}")) from None
+            raise OpenAIBackendError(self._scrub(self._reason(exc))) from None
         texts = [self._with_stop(choice) for choice in response.choices]
         usage = response.usage
         return Completion(
@@ -124,10 +165,22 @@ class OpenAIModel:
             wall_seconds=time.perf_counter() - start,
         )
 
+    def _reason(self, exc: Exception) -> str:
+        """Why the call failed, and whether the client already retried it."""
+        import openai
+
+        retried = isinstance(exc, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError))
+        if isinstance(exc, openai.APIStatusError) and exc.status_code in (408, 409):
+            retried = True
+        what = f"{type(exc).__name__}: {exc}"
+        if retried and self.max_retries:
+            return f"gave up after {self.max_retries + 1} attempts: {what}"
+        return what
+
     @staticmethod
     def _with_stop(choice: Any) -> str:
         """The protocol keeps the stop string in the text; the API drops it. Servers that say
-        which one matched (vLLM's `stop_reason`) get it back; others cannot say."""
+        which one matched (vLLM's and llamav serve's `stop_reason`) get it back; others cannot."""
         text = choice.message.content or ""
         matched = getattr(choice, "stop_reason", None)
         return text + matched if isinstance(matched, str) else text
@@ -137,6 +190,15 @@ class OpenAIModel:
         return message.replace(key, "***") if key and key != _NO_KEY else message
 
 
+_OPTIONS = {"base_url", "api_key", "timeout", "max_retries", "concurrency", "token_limit_field"}
+
+
 @BACKENDS.register("openai")
 def _build(spec: str, **options: Any) -> OpenAIModel:
+    """Options: base_url, api_key, timeout, max_retries, concurrency, token_limit_field."""
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise ValueError(f"openai backend: option(s) {sorted(unknown)} do not apply to a server; "
+                         f"known: {sorted(_OPTIONS)}")
     return OpenAIModel(spec, **options)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,15 @@ class Reasoner:
         """Several samples at once: one batched model call per turn for the whole group where the
         strategy and the backend allow it (`greedy`, `beam` on a backend with `generate_batch`),
         one by one otherwise. If the batched call fails, the group is redone one by one, so an
-        error is pinned on the sample that caused it and the others still get their predictions."""
+        error is pinned on the sample that caused it and the others still get their predictions.
+
+        A backend whose calls are independent requests (`concurrent_calls`, the `openai` backend)
+        runs the samples side by side instead, at most `model.concurrency` at once; each sample's
+        failure stays its own."""
+        if getattr(self.model, "concurrent_calls", False) and len(samples) > 1:
+            workers = min(len(samples), getattr(self.model, "concurrency", 8))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                return list(pool.map(self, samples))
         batchable = self.strategy in BATCHED and hasattr(self.model, "generate_batch")
         if len(samples) < 2 or not batchable:
             return [self(sample) for sample in samples]

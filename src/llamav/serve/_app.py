@@ -13,12 +13,14 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llamav.serve._faults import Faults
@@ -89,7 +91,8 @@ def create_app(
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": served, "waiting": worker.waiting, "queue_size": limits.queue_size}
+        return {"status": "ok", "model": served, "waiting": worker.waiting, "queue_size": limits.queue_size,
+                "batches_run": worker.batches_run, "requests_run": worker.requests_run}
 
     @app.get("/v1/models", dependencies=[Depends(authorized)])
     async def models() -> dict[str, Any]:
@@ -97,21 +100,19 @@ def create_app(
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
     async def chat_completions(request: Request):
-        if faults is not None:
-            await faults.apply(request.headers.get("x-stainless-retry-count"))
-        body = await _read_body(request, limits.max_request_bytes)
-        chat = parse_request(body)
-        # Decoding an image takes CPU time: off the event loop, which keeps answering others.
-        job = await run_in_threadpool(build_job, chat, limits, served)
-        future = worker.submit(job)
         try:
-            result = await asyncio.wrap_future(future)
-        except APIError:
-            raise
-        except ValueError as exc:  # the model refused the request's content (schema, image, ...)
-            raise APIError(400, str(exc)) from None
-        except Exception as exc:  # noqa: BLE001
-            raise APIError(500, f"the model failed: {type(exc).__name__}: {exc}", type="server_error") from None
+            body = await _read_body(request, limits.max_request_bytes)
+            if faults is not None:
+                await faults.apply(request.headers.get("x-stainless-retry-count"))
+                if await request.is_disconnected():  # a client that timed out during a stall
+                    raise ClientDisconnect()
+            chat = parse_request(body)
+            # Decoding an image takes CPU time: off the event loop, which keeps answering others.
+            job = await run_in_threadpool(build_job, chat, limits, served)
+            result = await _answer(request, worker.submit(job))
+        except ClientDisconnect:
+            # Nobody is left to read an answer (a client timeout, a closed connection).
+            return Response(status_code=499)
         cid = completion_id()
         if not chat.stream:
             return JSONResponse(completion_body(result, served, cid))
@@ -127,6 +128,27 @@ def create_app(
         return EventSourceResponse(events())
 
     return app
+
+
+async def _answer(request: Request, future: Future) -> Any:
+    """The worker's result for a request; if the client goes away first, its job is cancelled,
+    so the worker skips it unless it has already started."""
+    waiting = asyncio.wrap_future(future)
+    while True:
+        done, _ = await asyncio.wait({waiting}, timeout=0.25)
+        if not done:
+            if await request.is_disconnected():
+                future.cancel()
+                raise ClientDisconnect()
+            continue
+        try:
+            return waiting.result()
+        except APIError:
+            raise
+        except ValueError as exc:  # the model refused the request's content (schema, image, ...)
+            raise APIError(400, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001
+            raise APIError(500, f"the model failed: {type(exc).__name__}: {exc}", type="server_error") from None
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -29,8 +29,9 @@ class Worker:
         self.limits = limits
         self._queue: queue.Queue = queue.Queue(maxsize=limits.queue_size)
         self._thread = threading.Thread(target=self._loop, name="llamav-model", daemon=True)
-        # Batch sizes run so far (for /health and the throughput benchmark).
-        self.batches: list[int] = []
+        # Batches and requests run so far (reported by /health; the throughput benchmark reads them).
+        self.batches_run = 0
+        self.requests_run = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -80,7 +81,8 @@ class Worker:
             # A client that went away cancelled its future: its work is skipped, not computed.
             jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
             if jobs:
-                self.batches.append(len(jobs))
+                self.batches_run += 1
+                self.requests_run += len(jobs)
                 self._run(jobs)
             if stop:
                 return

@@ -1,0 +1,117 @@
+"""Throughput of `llamav serve` and of the `openai:` backend, on this machine.
+
+    python benchmarks/serve_throughput.py [--requests 48] [--latency 1.0]
+
+1. `llamav serve --model tiny-random`, batched (`--max-batch 16`) and one request at a time
+   (`--max-batch 1`): requests/s and p50/p95 latency at concurrency 1, 4 and 16 (the official
+   openai client, one thread per concurrent client; chat with a 32x32 image, 16 new tokens, greedy).
+2. The `openai:` backend (`Reasoner.batch` over a benchmark, protocol `direct`, one request a
+   sample) against `llamav serve` in fault mode with only a fixed latency per request: its
+   requests/s as a share of the bound concurrency / latency.
+
+Prints markdown tables (docs/performance.md holds the measured ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from serve_support import Server, image_message, png_data_url  # noqa: E402
+
+MODEL = "tiny-random"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def server_rows(batched: bool, requests: int, workdir: Path) -> list[tuple]:
+    server = Server(["--model", MODEL, "--max-batch", "16" if batched else "1", "--queue-size", "64"],
+                    workdir / f"serve-{batched}.log")
+    client = openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0, timeout=300)
+    messages = [image_message("Describe the image.", png_data_url("orange"))]
+
+    def one(_: int) -> float:
+        started = time.perf_counter()
+        client.chat.completions.create(model=MODEL, messages=messages, max_tokens=16, temperature=0)
+        return time.perf_counter() - started
+
+    rows = []
+    try:
+        for _ in range(2):  # warm-up: first calls pay for lazy initialisation
+            one(0)
+        for concurrency in (1, 4, 16):
+            before = httpx.get(server.base_url.removesuffix("/v1") + "/health").json()
+            started = time.perf_counter()
+            with ThreadPoolExecutor(concurrency) as pool:
+                latencies = list(pool.map(one, range(requests)))
+            wall = time.perf_counter() - started
+            after = httpx.get(server.base_url.removesuffix("/v1") + "/health").json()
+            mean_batch = (after["requests_run"] - before["requests_run"]) / max(1, after["batches_run"] - before["batches_run"])
+            rows.append(("batched" if batched else "one at a time", concurrency, requests, requests / wall,
+                         statistics.median(latencies), percentile(latencies, 0.95), mean_batch))
+    finally:
+        server.close()
+    return rows
+
+
+def backend_rows(latency: float, samples: int, workdir: Path) -> list[tuple]:
+    from llamav.bench import load_source
+    from llamav.models import load_model
+    from llamav.reasoning import Reasoner
+
+    bench = load_source(f"vrc-synth?size={samples}").samples
+    server = Server(["--model", MODEL, "--max-batch", "16", "--queue-size", "128"], workdir / "latency.log",
+                    env={"LLAMAV_SERVE_FAULTS": f"latency={latency}"})
+    rows = []
+    try:
+        for concurrency in (1, 4, 16):
+            model = load_model(f"openai:{MODEL}", base_url=server.base_url, max_retries=0, concurrency=concurrency)
+            reasoner = Reasoner(model, protocol="direct", strategy="greedy", max_new_tokens=4)
+            count = samples if concurrency > 1 else max(4, samples // 8)
+            started = time.perf_counter()
+            predictions = reasoner.batch(bench[:count])
+            wall = time.perf_counter() - started
+            assert not [p for p in predictions if p.error], [p.error for p in predictions if p.error][:3]
+            bound = concurrency / latency
+            rows.append((concurrency, count, latency, count / wall, bound, count / wall / bound))
+    finally:
+        server.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=48, help="requests per concurrency level")
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds the latency server adds per request")
+    parser.add_argument("--samples", type=int, default=64, help="samples for the backend rows")
+    args = parser.parse_args()
+    print(f"# {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        rows = server_rows(True, args.requests, workdir) + server_rows(False, args.requests, workdir)
+        print("\n| server | concurrency | requests | requests/s | p50 s | p95 s | mean batch |")
+        print("|---|---|---|---|---|---|---|")
+        for mode, c, n, rps, p50, p95, batch in rows:
+            print(f"| {mode} | {c} | {n} | {rps:.2f} | {p50:.3f} | {p95:.3f} | {batch:.1f} |")
+        print("\n| openai: backend concurrency | samples | latency s | requests/s | bound c/latency | share |")
+        print("|---|---|---|---|---|---|")
+        for c, n, lat, rps, bound, share in backend_rows(args.latency, args.samples, workdir):
+            print(f"| {c} | {n} | {lat:.2f} | {rps:.2f} | {bound:.2f} | {share:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
