@@ -5,9 +5,11 @@
 1. `llamav serve --model tiny-random`, batched (`--max-batch 16`) and one request at a time
    (`--max-batch 1`): requests/s and p50/p95 latency at concurrency 1, 4 and 16 (the official
    openai client, one thread per concurrent client; chat with a 32x32 image, 16 new tokens, greedy).
-2. The `openai:` backend (`Reasoner.batch` over a benchmark, protocol `direct`, one request a
-   sample) against `llamav serve` in fault mode with only a fixed latency per request: its
-   requests/s as a share of the bound concurrency / latency.
+2. The `openai:` backend (`Reasoner.batch` over vrc-synth samples, protocol llamav-o1: four
+   requests a sample, in order) against a server that takes a fixed latency per request: its
+   requests/s as a share of the bound concurrency / latency. Two servers: a bare stub that only
+   sleeps (the backend's own overhead), and `llamav serve --model tiny-random` in fault mode with
+   only a latency (the model's time comes on top, so the share is lower by that much).
 
 Prints markdown tables (docs/performance.md holds the measured ones).
 """
@@ -67,35 +69,52 @@ def server_rows(batched: bool, requests: int, workdir: Path) -> list[tuple]:
     return rows
 
 
-def backend_rows(latency: float, samples: int, workdir: Path) -> list[tuple]:
+def backend_rows(latency: float, samples: int, base_url: str, label: str) -> list[tuple]:
+    """The openai: backend over `samples` vrc-synth samples with protocol llamav-o1 (four requests
+    a sample, in order), all handed to `Reasoner.batch` at once, at concurrency 1, 4 and 16."""
     from llamav.bench import load_source
     from llamav.models import load_model
     from llamav.reasoning import Reasoner
 
     bench = load_source(f"vrc-synth?size={samples}").samples
-    server = Server(["--model", MODEL, "--max-batch", "16", "--queue-size", "128"], workdir / "latency.log",
-                    env={"LLAMAV_SERVE_FAULTS": f"latency={latency}"})
     rows = []
-    try:
-        for concurrency in (1, 4, 16):
-            model = load_model(f"openai:{MODEL}", base_url=server.base_url, max_retries=0, concurrency=concurrency)
-            reasoner = Reasoner(model, protocol="direct", strategy="greedy", max_new_tokens=4)
-            count = samples if concurrency > 1 else max(4, samples // 8)
-            started = time.perf_counter()
-            predictions = reasoner.batch(bench[:count])
-            wall = time.perf_counter() - started
-            assert not [p for p in predictions if p.error], [p.error for p in predictions if p.error][:3]
-            bound = concurrency / latency
-            rows.append((concurrency, count, latency, count / wall, bound, count / wall / bound))
-    finally:
-        server.close()
+    for concurrency in (1, 4, 16):
+        model = load_model(f"openai:{MODEL}", base_url=base_url, max_retries=0, concurrency=concurrency)
+        reasoner = Reasoner(model, protocol="llamav-o1", strategy="greedy", max_new_tokens=4)
+        count = min(samples, 4 * concurrency)
+        started = time.perf_counter()
+        predictions = reasoner.batch(bench[:count])
+        wall = time.perf_counter() - started
+        failed = [p.error for p in predictions if p.error]
+        assert not failed, failed[:3]
+        calls = sum(p.cost.model_calls for p in predictions)
+        bound = concurrency / latency
+        rows.append((label, concurrency, count, calls, latency, calls / wall, bound, calls / wall / bound))
     return rows
+
+
+def stub_server(latency: float):
+    """A bare OpenAI-compatible HTTP server (a thread per request) that answers every chat request
+    after `latency` seconds: the bound concurrency / latency is then exactly what a client can reach."""
+    from metrics_support import ScriptedChatServer
+
+    server = ScriptedChatServer()
+
+    def respond(body):
+        time.sleep(latency)
+        return "Step 1: a reply."
+
+    server.script("unused")
+    server.responder = respond
+    return server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=48, help="requests per concurrency level")
-    parser.add_argument("--latency", type=float, default=1.0, help="seconds the latency server adds per request")
+    parser.add_argument("--latency", type=float, default=0.25, help="seconds the stub server takes per request")
+    parser.add_argument("--serve-latency", type=float, default=2.0,
+                        help="seconds llamav serve adds per request (fault mode) on top of the model's time")
     parser.add_argument("--samples", type=int, default=64, help="samples for the backend rows")
     args = parser.parse_args()
     print(f"# {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, "
@@ -107,10 +126,22 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         for mode, c, n, rps, p50, p95, batch in rows:
             print(f"| {mode} | {c} | {n} | {rps:.2f} | {p50:.3f} | {p95:.3f} | {batch:.1f} |")
-        print("\n| openai: backend concurrency | samples | latency s | requests/s | bound c/latency | share |")
-        print("|---|---|---|---|---|---|")
-        for c, n, lat, rps, bound, share in backend_rows(args.latency, args.samples, workdir):
-            print(f"| {c} | {n} | {lat:.2f} | {rps:.2f} | {bound:.2f} | {share:.0%} |")
+        stub = stub_server(args.latency)
+        try:
+            rows = backend_rows(args.latency, args.samples, stub.base_url, "fixed-latency stub")
+        finally:
+            stub.close()
+        slow = Server(["--model", MODEL, "--max-batch", "16", "--queue-size", "128"], workdir / "latency.log",
+                      env={"LLAMAV_SERVE_FAULTS": f"latency={args.serve_latency}"})
+        try:
+            rows += backend_rows(args.serve_latency, args.samples, slow.base_url, "llamav serve + latency")
+        finally:
+            slow.close()
+        print("\n| openai: backend against | concurrency | samples | requests | latency s | requests/s "
+              "| bound c/latency | share |")
+        print("|---|---|---|---|---|---|---|---|")
+        for label, c, n, calls, lat, rps, bound, share in rows:
+            print(f"| {label} | {c} | {n} | {calls} | {lat:.2f} | {rps:.2f} | {bound:.2f} | {share:.0%} |")
 
 
 if __name__ == "__main__":

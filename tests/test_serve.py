@@ -211,3 +211,23 @@ def test_a_full_queue_answers_429_with_retry_after_and_serves_the_rest(client):
     # One running and two waiting fit; the other five are told to come back.
     assert len(outcomes) == 8 and 3 <= outcomes.count(200) < 8
     assert refused and all(o == (429, "1", "queue_full") for o in refused)
+
+
+def test_a_request_over_the_size_limit_is_a_413_before_it_is_read(server):
+    body = b"{" + b" " * (21 * 1024 * 1024) + b"}"
+    reply = httpx.post(f"{server.base_url}/chat/completions", content=body, timeout=60,
+                       headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    assert reply.status_code == 413 and reply.json()["error"]["code"] == "request_too_large"
+
+
+def test_serve_refuses_an_unknown_model_or_fault_spec_in_one_line():
+    from typer.testing import CliRunner
+
+    from llamav.cli import app
+
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["serve", "--model", "no-such-model"])
+    faults = runner.invoke(app, ["serve", "--model", "tiny-random"], env={"LLAMAV_SERVE_FAULTS": "429=lots"})
+    assert unknown.exit_code == 2 and "unknown model backend 'no-such-model'" in unknown.output
+    assert faults.exit_code == 2 and "429 must be a number" in faults.output
+    assert "Traceback" not in unknown.output + faults.output

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import threading
 import time
 from typing import Any
 
@@ -101,6 +102,8 @@ class OpenAIModel:
         if self.timeout <= 0 or self.max_retries < 0 or self.concurrency < 1:
             raise ValueError("openai backend: timeout must be > 0, max_retries >= 0 and concurrency >= 1")
         self.token_limit_field = token_limit_field
+        self._lock = threading.Lock()
+        self._urls: list[tuple[Any, str]] = []
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=key or _NO_KEY, timeout=self.timeout, max_retries=self.max_retries
         )
@@ -108,8 +111,21 @@ class OpenAIModel:
     def __repr__(self) -> str:
         return f"OpenAIModel(model={self.model!r}, base_url={self.base_url!r})"
 
+    def _image_url(self, image: Any) -> str:
+        """The image's data URL, encoded once: every turn of a conversation resends the same image,
+        and PNG encoding is the costliest part of building a request."""
+        with self._lock:
+            for cached, url in self._urls:
+                if cached is image:
+                    return url
+        url = image_data_url(image)
+        with self._lock:
+            # The entries hold the images themselves, so an identity match is never a reused id.
+            self._urls = [(image, url), *self._urls][: max(8, 2 * self.concurrency)]
+        return url
+
     def _messages(self, messages: list[Message], image: Any | None) -> list[dict[str, Any]]:
-        url = image_data_url(image) if image is not None else None
+        url = self._image_url(image) if image is not None else None
         out = []
         for message in messages:
             if message.has_image and url is not None:
