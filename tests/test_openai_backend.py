@@ -79,9 +79,13 @@ def test_the_backend_refuses_options_that_mean_nothing_to_a_server():
 
 # -- a benchmark run against a faulty server -------------------------------------------------------
 
-FAULTS = "429=0.2,500=0.15,stall=0.08,stall_seconds=8,seed=3"
-SAMPLES = 8
+# The k-th request to arrive gets the k-th draw of a seeded generator: with seed 4 the first 45
+# draws hold one stall (the third) and runs of 429s and 500s long enough to exhaust some retries.
+FAULTS = "429=0.2,500=0.15,stall=0.05,stall_seconds=20,seed=4"
+SAMPLES = 6
 RETRIES = 2
+# Far above the model's time for a request even on a loaded machine, far below a stall.
+TIMEOUT = 12
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +99,11 @@ def faulty(tmp_path_factory):
 def test_a_run_through_a_faulty_server_accounts_for_every_sample_with_bounded_retries(faulty, tmp_path):
     out = tmp_path / "preds.jsonl"
     env = {**os.environ, "OPENAI_BASE_URL": faulty.base_url, "OPENAI_API_KEY": KEY,
-           "LLAMAV_OPENAI_MAX_RETRIES": str(RETRIES), "LLAMAV_OPENAI_TIMEOUT": "5"}
+           "LLAMAV_OPENAI_MAX_RETRIES": str(RETRIES), "LLAMAV_OPENAI_TIMEOUT": str(TIMEOUT)}
     run = subprocess.run(
         [sys.executable, "-c", LAUNCH, "generate", "--model", "openai:tiny-random", "--bench",
          f"vrc-synth?size={SAMPLES}", "--protocol", "llamav-o1", "--strategy", "greedy",
-         "--batch-size", str(SAMPLES), "--max-new-tokens", "6", "--out", str(out),
+         "--batch-size", str(SAMPLES), "--max-new-tokens", "2", "--out", str(out),
          "--store", str(tmp_path / "runs" / "store.db")],
         capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path,
     )

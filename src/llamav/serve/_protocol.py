@@ -258,8 +258,11 @@ def _conversation(request: ChatRequest, limits: Limits) -> tuple[list[Message], 
 
 
 def decode_image(url: str, max_pixels: int) -> tuple[bytes, Any]:
-    """A base64 `data:` URL decoded to (its bytes, an RGB PIL image); refused with a 400 otherwise."""
-    from PIL import Image, UnidentifiedImageError
+    """A base64 `data:` URL decoded to (bytes a Sample can hold, the RGB PIL image the model sees),
+    through the project's image loader (limits, EXIF orientation, alpha, one downscale); refused
+    with a 400 otherwise."""
+    from llamav.bench.images import ENV_MAX_PIXELS, ImageError, ImageLimits, load_image
+    from llamav.bench.images import decode_image as decode_bytes
 
     if not url.startswith("data:"):
         scheme = url.split(":", 1)[0] if ":" in url else "relative"
@@ -273,19 +276,14 @@ def decode_image(url: str, max_pixels: int) -> tuple[bytes, Any]:
     except (binascii.Error, ValueError):
         raise APIError(400, "image_url: the data URL's base64 does not decode", param="image_url") from None
     try:
-        with Image.open(io.BytesIO(data)) as opened:
-            width, height = opened.size
-            if width * height > max_pixels:
-                raise APIError(400, f"the image is {width}x{height} = {width * height:,} pixels; this server "
-                               f"accepts at most {max_pixels:,}", param="image_url")
-            rgb = opened.convert("RGB")
-    except APIError:
-        raise
-    except UnidentifiedImageError:
-        raise APIError(400, "corrupt image: not in a format Pillow can read", param="image_url") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise APIError(400, f"corrupt image: {exc or type(exc).__name__}", param="image_url") from None
-    return data, rgb
+        # The request-size limit already bounds the bytes; the server's pixel limit replaces the loader's.
+        limits = ImageLimits.from_env(max_pixels=max_pixels, max_bytes=0)
+        loaded = load_image(data, limits=limits)
+        picture = decode_bytes(loaded.data, limits).image
+    except ImageError as exc:
+        reason = str(exc).replace(f"raise the limit with {ENV_MAX_PIXELS}=N", "the server's --max-image-pixels")
+        raise APIError(400, f"image_url: {reason}", param="image_url") from None
+    return loaded.data, picture
 
 
 def _reason_job(request: ChatRequest, messages: list[Message], image_bytes: bytes | None, limits: Limits) -> ReasonJob:
