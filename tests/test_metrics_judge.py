@@ -302,3 +302,10 @@ def test_judges_see_the_image_only_when_asked(server, model):
         assert score.details["judge_saw_image"] is sees
         text = next(p["text"] for p in parts if p["type"] == "text")
         assert ("You cannot see the image" in text) is not sees
+
+
+def test_a_judge_wrapped_by_the_eval_loop_keeps_its_endpoint(server, model):
+    from llamav.evaluate._evaluation import _MeteredModel
+
+    metered = LLMJudge(_MeteredModel(model, {}))
+    assert metered.endpoint == LLMJudge(model).endpoint == {"base_url": server.base_url.rstrip("/")}

@@ -118,6 +118,10 @@ class _MeteredModel:
         self._lock = threading.Lock()
         self.name = model.name
         self.concurrent_calls = getattr(model, "concurrent_calls", False)
+        # The judge cache keys verdicts by the endpoint behind the name: pass the inner model's on.
+        from llamav.metrics import endpoint_identity
+
+        self.endpoint = endpoint_identity(model)
 
     def generate(self, messages, image, params):
         completion = self._model.generate(messages, image, params)
@@ -144,6 +148,7 @@ def score_config(config: RunConfig, spend: dict[str, float]):
     return ScoreConfig(
         judge=judge, judge_samples=config.judge_samples, judge_concurrency=config.judge_concurrency, seed=config.seed,
         cache=default_cache_path(), embedding_model=config.embedding_model, rel_tol=config.rel_tol,
+        roscoe_source=config.roscoe_source, judge_sees_image=config.judge_sees_image,
     )
 
 

@@ -309,8 +309,12 @@ def endpoint_identity(model: Any) -> dict[str, Any]:
     servers, or two `hf:` checkpoints at one path before and after retraining, are different judges.
 
     An API model: its base URL. A local model: its path (or hub id) and revision, the hub's commit
-    when known, else a fingerprint of the weight files (names, sizes, modification times).
+    when known, else a fingerprint of the weight files (names, sizes, modification times). A model
+    that wraps another declares the inner one's identity as its `endpoint` attribute.
     """
+    declared = getattr(model, "endpoint", None)  # a wrapper (e.g. one that meters calls) passes it on
+    if isinstance(declared, dict):
+        return declared
     if hasattr(model, "base_url"):
         return {"base_url": str(model.base_url or "https://api.openai.com/v1").rstrip("/")}
     config = getattr(getattr(model, "model", None), "config", None)
