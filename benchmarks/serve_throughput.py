@@ -1,10 +1,11 @@
 """Throughput of `llamav serve` and of the `openai:` backend, on this machine.
 
-    python benchmarks/serve_throughput.py [--requests 48] [--latency 1.0]
+    python benchmarks/serve_throughput.py [--requests 48] [--latency 0.5] [--serve-latency 2.0]
 
 1. `llamav serve --model tiny-random`, batched (`--max-batch 16`) and one request at a time
    (`--max-batch 1`): requests/s and p50/p95 latency at concurrency 1, 4 and 16 (the official
-   openai client, one thread per concurrent client; chat with a 32x32 image, 16 new tokens, greedy).
+   openai client, one thread per concurrent client; chat with a 32x32 image, 16 new tokens, greedy;
+   every request its own image and question).
 2. The `openai:` backend (`Reasoner.batch` over vrc-synth samples, protocol llamav-o1: four
    requests a sample, in order) against a server that takes a fixed latency per request: its
    requests/s as a share of the bound concurrency / latency. Two servers: a bare stub that only
@@ -43,11 +44,18 @@ def server_rows(batched: bool, requests: int, workdir: Path) -> list[tuple]:
     server = Server(["--model", MODEL, "--max-batch", "16" if batched else "1", "--queue-size", "64"],
                     workdir / f"serve-{batched}.log")
     client = openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0, timeout=300)
-    messages = [image_message("Describe the image.", png_data_url("orange"))]
+    # Every request its own image and question, as from different users: a repeated request would
+    # be answered from the backend's prompt cache and flatter the one-at-a-time path.
+    messages = [
+        [image_message(f"Describe image {i}.", png_data_url(((37 * i) % 256, (91 * i) % 256, (53 * i) % 256)))]
+        for i in range(3 * requests + 2)
+    ]
+    counter = iter(range(len(messages)))
 
     def one(_: int) -> float:
+        ask = messages[next(counter)]
         started = time.perf_counter()
-        client.chat.completions.create(model=MODEL, messages=messages, max_tokens=16, temperature=0)
+        client.chat.completions.create(model=MODEL, messages=ask, max_tokens=16, temperature=0)
         return time.perf_counter() - started
 
     rows = []
@@ -93,9 +101,9 @@ def backend_rows(latency: float, samples: int, base_url: str, label: str) -> lis
     return rows
 
 
-def stub_server(latency: float):
-    """A bare OpenAI-compatible HTTP server (a thread per request) that answers every chat request
-    after `latency` seconds: the bound concurrency / latency is then exactly what a client can reach."""
+def _stub_forever(latency: float, ready) -> None:
+    import threading
+
     from metrics_support import ScriptedChatServer
 
     server = ScriptedChatServer()
@@ -106,13 +114,32 @@ def stub_server(latency: float):
 
     server.script("unused")
     server.responder = respond
-    return server
+    ready.put(server.base_url)
+    threading.Event().wait()
+
+
+class StubServer:
+    """A bare OpenAI-compatible HTTP server in its own process (a thread per request) that answers
+    every chat request after `latency` seconds: the bound concurrency / latency is then exactly what
+    a client can reach, and the server takes no CPU time from the client's process."""
+
+    def __init__(self, latency: float) -> None:
+        import multiprocessing
+
+        ready = multiprocessing.Queue()
+        self.process = multiprocessing.Process(target=_stub_forever, args=(latency, ready), daemon=True)
+        self.process.start()
+        self.base_url = ready.get(timeout=60)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.join()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=48, help="requests per concurrency level")
-    parser.add_argument("--latency", type=float, default=0.25, help="seconds the stub server takes per request")
+    parser.add_argument("--latency", type=float, default=0.5, help="seconds the stub server takes per request")
     parser.add_argument("--serve-latency", type=float, default=2.0,
                         help="seconds llamav serve adds per request (fault mode) on top of the model's time")
     parser.add_argument("--samples", type=int, default=64, help="samples for the backend rows")
@@ -126,7 +153,7 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         for mode, c, n, rps, p50, p95, batch in rows:
             print(f"| {mode} | {c} | {n} | {rps:.2f} | {p50:.3f} | {p95:.3f} | {batch:.1f} |")
-        stub = stub_server(args.latency)
+        stub = StubServer(args.latency)
         try:
             rows = backend_rows(args.latency, args.samples, stub.base_url, "fixed-latency stub")
         finally:

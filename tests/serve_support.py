@@ -61,7 +61,7 @@ class Server:
         self._out.close()
 
 
-def png_data_url(color: str = "red", size: tuple[int, int] = (32, 32)) -> str:
+def png_data_url(color: str | tuple[int, int, int] = "red", size: tuple[int, int] = (32, 32)) -> str:
     from PIL import Image
 
     buffer = io.BytesIO()
