@@ -139,6 +139,20 @@ def test_a_reasoning_request_answers_the_final_answer_and_its_stages(client):
     assert reply.usage.prompt_tokens == extra["cost"]["prompt_tokens"]
 
 
+def test_a_streamed_reasoning_request_sends_its_stages_in_the_last_delta(client):
+    ask = dict(messages=[image_message("What colour is it?", png_data_url("green"))], max_tokens=4,
+               extra_body={"protocol": "direct", "strategy": "greedy"})
+    whole = chat(client, **ask)
+    chunks = list(chat(client, stream=True, **ask))
+    last = [c for c in chunks if c.choices][-1]
+    extra = last.choices[0].delta.llamav
+    assert last.choices[0].finish_reason == "stop" and list(extra["stages"]) == ["conclusion"]
+    assert extra["stages"] == whole.choices[0].message.llamav["stages"]
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == whole.choices[0].message.content
+    assert last.usage.prompt_tokens == extra["cost"]["prompt_tokens"]
+
+
 def test_an_unknown_protocol_is_a_400_naming_the_known_ones(client):
     with pytest.raises(openai.BadRequestError) as refused:
         chat(client, messages=[image_message("Q?", png_data_url())], extra_body={"protocol": "tree-of-thought"})
