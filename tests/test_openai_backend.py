@@ -72,6 +72,30 @@ def test_after_the_last_retry_the_call_fails_with_the_attempts_and_the_reason(sc
     assert len(scripted.requests) == 2
 
 
+def test_concurrency_bounds_the_requests_in_flight_whoever_calls(scripted):
+    import threading
+    import time as clock
+    from concurrent.futures import ThreadPoolExecutor
+
+    in_flight, most, lock = [0], [0], threading.Lock()
+
+    def respond(body):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        clock.sleep(0.2)
+        with lock:
+            in_flight[0] -= 1
+        return "ok"
+
+    scripted.script("ok")
+    scripted.responder = respond
+    model = load_model("openai:m", base_url=scripted.base_url, max_retries=0, concurrency=3)
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda _: model.generate([Message("user", "hi")], None, GenerateParams()), range(10)))
+    assert (len(scripted.requests), most[0]) == (10, 3)
+
+
 def test_the_backend_refuses_options_that_mean_nothing_to_a_server():
     with pytest.raises(ValueError, match="dtype"):
         load_model("openai:m", base_url="http://127.0.0.1:9/v1", dtype="bf16")

@@ -17,7 +17,8 @@ it on that sample's prediction and the run goes on.
 
 Concurrency. Requests are independent and the client is thread-safe, so the backend says
 `concurrent_calls = True`: the Reasoner runs the samples of a batch (`--batch-size`) in a pool of
-at most `concurrency` threads, and the judge does the same (`--judge-concurrency`).
+at most `concurrency` threads, and the judge does the same (`--judge-concurrency`). Whoever calls,
+no more than `concurrency` requests of one backend are in flight at once.
 
 Settings come from the options, else from the environment: OPENAI_BASE_URL, OPENAI_API_KEY,
 LLAMAV_OPENAI_TIMEOUT, LLAMAV_OPENAI_MAX_RETRIES, LLAMAV_OPENAI_CONCURRENCY. The key is handed to
@@ -103,6 +104,9 @@ class OpenAIModel:
             raise ValueError("openai backend: timeout must be > 0, max_retries >= 0 and concurrency >= 1")
         self.token_limit_field = token_limit_field
         self._lock = threading.Lock()
+        # A true bound on requests in flight from this backend, whoever calls it (the Reasoner's
+        # pool, the run loop's threads, the judge's), held through the client's retries and backoff.
+        self._slots = threading.BoundedSemaphore(self.concurrency)
         self._urls: list[tuple[Any, str]] = []
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=key or _NO_KEY, timeout=self.timeout, max_retries=self.max_retries
@@ -168,7 +172,8 @@ class OpenAIModel:
         request = self._request(messages, image, params)
         start = time.perf_counter()
         try:
-            response = self._client.chat.completions.create(**request)
+            with self._slots:
+                response = self._client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
             raise OpenAIBackendError(self._scrub(self._reason(exc))) from None
         texts = [self._with_stop(choice) for choice in response.choices]
