@@ -305,12 +305,12 @@ def test_a_served_model_and_judge_go_through_the_openai_client_with_concurrent_w
     try:
         result = eval_cli(tmp_path, "--model", "openai:served", "--model-args", f"base_url={server.base_url}",
                           "--bench", "vrc-synth?size=8", "--strategy", "greedy", "--batch-size", "1", "--workers", "4",
-                          "--judge", "openai:judge", "--judge-args", f"base_url={server.base_url}")
+                          "--metric", "answer,judge", "--judge", "openai:judge", "--judge-args", f"base_url={server.base_url}")
     finally:
         server.close()
     assert result.exit_code == 0, result.output
     results = results_of(tmp_path)
-    assert results["metrics"] == ["answer", "roscoe", "judge"]
+    assert results["metrics"] == ["answer", "judge"]
     assert results["final_answer_accuracy"]["mean"] == 1.0 and results["n_failed"] == 0
     assert results["steps"]["judge"]["mean"] == pytest.approx(6.7) and results["steps"]["judge"]["steps_percent"] == pytest.approx(67.0)
     assert results["cost"]["generation"]["model_calls"] == 8 * 4

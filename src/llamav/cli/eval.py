@@ -19,7 +19,7 @@ from typing import Any, Optional
 import typer
 
 EXIT_BAD_INPUT = 2
-TINY_RANDOM_DEFAULT_CAP = 32
+TINY_RANDOM_DEFAULT_CAP = 16
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +50,7 @@ def eval_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Samples decoded together (default 16)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes sharing the samples (default 1)."),
     threads: Optional[int] = typer.Option(
-        None, "--threads", min=1, help="torch threads while generating (default: 1 for the tiny models, else torch's)."),
+        None, "--threads", min=1, help="torch threads for the run (default: 1 with the tiny models, else torch's)."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, help="Cap on each turn's tokens."),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0),
     top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0),

@@ -119,8 +119,9 @@ class RunConfig(BaseModel):
     floor: bool = True
     # How the work is done; none of these changes a result, so none is in the run's hash.
     batch_size: int = Field(16, ge=1)
-    # torch threads while generating; None: 1 for the built-in tiny models (too small for threads to
-    # help; on a busy 2-core box two threads made them 16x slower, measured), torch's default otherwise.
+    # torch threads for the run (generation and ROSCOE-SA's embedder); None: 1 with the built-in tiny
+    # models (too small for threads to help: on a busy 2-core box two threads made generation 16x
+    # and embedding 2x slower, measured), torch's default otherwise.
     threads: int | None = Field(None, ge=1)
     workers: int = Field(1, ge=1)
     retry_failed: bool = False
@@ -137,7 +138,7 @@ class RunConfig(BaseModel):
     def _kv(cls, value: Any) -> Any:
         return parse_kv(value) if isinstance(value, str) else value or {}
 
-    def generation_threads(self) -> int | None:
+    def run_threads(self) -> int | None:
         if self.threads is not None:
             return self.threads
         return 1 if self.model in TINY_MODELS else None

@@ -181,6 +181,30 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
+def _score(config: RunConfig, store: Store, samples: list[Sample], generated: Generated, progress: Progress):
+    """Scores of the predictions, then the foreign-chain floors of the steps metrics."""
+    from llamav.metrics import build_scorers
+
+    spend: dict[str, float] = {}
+    # Built once: the floor is scored by the same scorers, so the embedder loads once.
+    scoring = dict(zip(config.metrics, build_scorers(config.metrics, score_config(config, spend))))
+    for metric in config.metrics:
+        progress.start(f"scoring {metric}", len(samples))
+    scored = score_missing(store, samples, generated.predictions, config.metrics, config, scoring,
+                           on_done=lambda m, n: progress.advance(f"scoring {m}", n))
+    floors, chains = None, {}
+    step_metrics = [m for m in config.metrics if m in STEP_METRICS]
+    if config.floor and step_metrics:
+        chains = foreign_chains(samples, config.seed)
+    if chains:
+        with_floor = [s for s in samples if s.id in chains]
+        for metric in step_metrics:
+            progress.start(f"floor {metric}", len(with_floor))
+        floors = score_missing(store, with_floor, chains, step_metrics, config, scoring,
+                               on_done=lambda m, n: progress.advance(f"floor {m}", n))
+    return scored, floors, chains, spend
+
+
 def evaluate(config: RunConfig, store: Store | str | Path, progress: Progress | None = None) -> Evaluation:
     check(config)
     progress = progress or Progress()
@@ -191,32 +215,14 @@ def evaluate(config: RunConfig, store: Store | str | Path, progress: Progress | 
     try:
         key = generation_key(config)
         progress.start("reasoning", len(samples))
-        with torch_threads(config.generation_threads() if config.workers == 1 else None):
+        with torch_threads(config.run_threads()):
             generated = generate_missing(
                 store, key, samples, partial(load_reasoner, config), batch_size=config.batch_size,
                 retry_failed=config.retry_failed, workers=config.workers,
-                threads=config.generation_threads(), concurrent_calls=config.model.partition(":")[0] in API_BACKENDS,
+                threads=config.run_threads(), concurrent_calls=config.model.partition(":")[0] in API_BACKENDS,
                 on_done=lambda n: progress.advance("reasoning", n),
             )
-        spend: dict[str, float] = {}
-        from llamav.metrics import build_scorers
-
-        # Built once: the floor is scored by the same scorers, so the embedder loads once.
-        scoring = dict(zip(config.metrics, build_scorers(config.metrics, score_config(config, spend))))
-        for metric in config.metrics:
-            progress.start(f"scoring {metric}", len(samples))
-        scored = score_missing(store, samples, generated.predictions, config.metrics, config, scoring,
-                               on_done=lambda m, n: progress.advance(f"scoring {m}", n))
-        floors, chains = None, {}
-        step_metrics = [m for m in config.metrics if m in STEP_METRICS]
-        if config.floor and step_metrics:
-            chains = foreign_chains(samples, config.seed)
-            with_floor = [s for s in samples if s.id in chains]
-        if chains:
-            for metric in step_metrics:
-                progress.start(f"floor {metric}", len(with_floor))
-            floors = score_missing(store, with_floor, chains, step_metrics, config, scoring,
-                                   on_done=lambda m, n: progress.advance(f"floor {m}", n))
+            scored, floors, chains, spend = _score(config, store, samples, generated, progress)
         if spend:
             store.add_spend(config.run_hash(), "judge", spend)
         history = store.spend(config.run_hash(), "judge")
