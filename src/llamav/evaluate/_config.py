@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_BENCH = "vrc-synth:test"
 DEFAULT_METRICS = ("answer", "roscoe")
-STEP_METRICS = ("roscoe", "judge")
+STEP_METRICS = ("roscoe", "judge", "steps")
 TINY_MODELS = ("tiny-random", "llamav-tiny")  # the metrics that score a chain; each gets a foreign-chain floor
 
 # Backend options that change how a model is reached, not what it answers: left out of the keys,

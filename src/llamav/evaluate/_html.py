@@ -175,23 +175,24 @@ def category_radar(results: dict[str, Any]) -> str | None:
 
 def attribute_bars(results: dict[str, Any]) -> str | None:
     """The ten attributes of each steps metric: response beside floor."""
-    from llamav.metrics import ATTRIBUTE_TITLES
+    from llamav.evaluate._results import attribute_titles
 
     metrics = [m for m, entry in results["per_attribute"].items() if entry["response"]]
     if not metrics:
         return None
     plt = _pyplot()
-    keys = list(ATTRIBUTE_TITLES)
     figure, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         entry = results["per_attribute"][metric]
+        titles = attribute_titles({metric: entry})
+        keys = list(titles)
         y = list(range(len(keys)))
         ax.barh([i - 0.2 for i in y], [entry["response"].get(k, 0) for k in keys], height=0.4,
                 color="#0969da", label="response")
         if entry["floor"]:
             ax.barh([i + 0.2 for i in y], [entry["floor"].get(k, 0) for k in keys], height=0.4,
                     color="#cf222e", alpha=0.6, label="floor (foreign chain)")
-        ax.set_yticks(y, [ATTRIBUTE_TITLES[k] for k in keys], fontsize=8)
+        ax.set_yticks(y, [titles[k] for k in keys], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlim(*((1, 10) if metric == "judge" else (0, 1)))
         ax.set_title(f"{metric} per attribute ({entry['scale']})")

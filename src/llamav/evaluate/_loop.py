@@ -203,6 +203,10 @@ def scorer_hash(metric: str, config: RunConfig) -> str:
         parts |= {"rel_tol": config.rel_tol, "judge": judge, "prompt": ANSWER_PROMPT_VERSION if judge else None}
     elif metric == "roscoe":
         parts |= {"embedding_model": config.embedding_model or DEFAULT_MODEL, "source": config.roscoe_source}
+    elif metric == "steps":
+        from llamav.metrics import ScoreConfig
+
+        parts |= {"embedding_model": config.embedding_model or DEFAULT_MODEL, "threshold": ScoreConfig().step_threshold}
     elif metric == "judge":
         parts |= {"judge": judge, "judge_samples": config.judge_samples, "prompt": STEP_PROMPT_VERSION}
     else:

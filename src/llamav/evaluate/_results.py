@@ -24,9 +24,10 @@ METRIC_LABEL = {
     "answer": "final answer accuracy",
     "roscoe": "ROSCOE-SA overall (offline, sentence embeddings)",
     "judge": "LLM judge overall (ten attributes)",
+    "steps": "ordered step F1 (reference steps matched in order)",
 }
 SCALE_LABEL = {"binary": "share of samples, 0-1", "unit": "[0, 1]", "1-10": "1-10"}
-SCALE_OF = {"answer": "binary", "roscoe": "unit", "judge": "1-10"}
+SCALE_OF = {"answer": "binary", "roscoe": "unit", "judge": "1-10", "steps": "unit"}
 FLOOR_LABEL = ("foreign chain: another sample's reference chain of the same category, scored as the "
                "response; a steps score means something only above it")
 
@@ -246,6 +247,15 @@ def sample_lines(ev: Evaluation) -> list[dict[str, Any]]:
     return lines
 
 
+def attribute_titles(per_attribute: dict[str, Any]) -> dict[str, str]:
+    """Every attribute key any steps metric reported, in ROSCOE's order first, titled."""
+    from llamav.metrics import ATTRIBUTE_TITLES
+
+    keys = dict.fromkeys(k for entry in per_attribute.values() for k in entry["response"])
+    ordered = [k for k in ATTRIBUTE_TITLES if k in keys] + [k for k in keys if k not in ATTRIBUTE_TITLES]
+    return {k: ATTRIBUTE_TITLES.get(k, k.replace("_", " ")) for k in ordered}
+
+
 # -- report.md -----------------------------------------------------------------------------------
 
 
@@ -264,8 +274,6 @@ def _ci(ci: list[float] | None, fmt) -> str:
 
 
 def report_markdown(results: dict[str, Any]) -> str:
-    from llamav.metrics import ATTRIBUTE_TITLES
-
     lines = [f"# {results['model']} on {results['bench']}", ""]
     lines.append(f"Protocol `{results['protocol']}`, strategy `{results['strategy']}` ({results['beams']} beams), "
                  f"seed {results['seed']}, llamav {results['llamav_version']}, run `{results['run_hash'][:12]}`.")
@@ -315,7 +323,7 @@ def report_markdown(results: dict[str, Any]) -> str:
         metrics = list(results["per_attribute"])
         lines += ["| attribute | " + " | ".join(f"{m} ({results['per_attribute'][m]['scale']})" for m in metrics) + " |",
                   "|---|" + "---|" * len(metrics)]
-        for key, title in ATTRIBUTE_TITLES.items():
+        for key, title in attribute_titles(results["per_attribute"]).items():
             cells = []
             for m in metrics:
                 scale = "1-10" if m == "judge" else "unit"
