@@ -1,0 +1,68 @@
+"""llamav-tiny, the checkpoint that ships in the package: standard classes, four-turn reasoning, and
+a model card that tells the truth about the weights beside it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from llamav.models.tiny import bundled_checkpoint
+
+pytestmark = pytest.mark.skipif(
+    not (bundled_checkpoint() / "config.json").is_file(), reason="llamav-tiny is not bundled in this checkout"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from llamav.models import load_model
+
+    return load_model("llamav-tiny")
+
+
+def test_the_weights_are_safetensors_of_at_most_25_mb():
+    files = list(bundled_checkpoint().glob("*.safetensors"))
+    assert files
+    assert sum(f.stat().st_size for f in files) <= 25 * 1024 * 1024
+    assert not list(bundled_checkpoint().glob("*.bin")), "no pickled weights in the package"
+
+
+def test_it_loads_with_the_standard_auto_classes_and_the_card_states_its_size():
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model = AutoModelForImageTextToText.from_pretrained(bundled_checkpoint())
+    processor = AutoProcessor.from_pretrained(bundled_checkpoint())
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert processor.tokenizer.chat_template
+    card = (bundled_checkpoint() / "README.md").read_text()
+    stated = int(re.search(r"Parameters: ([\d,]+)", card).group(1).replace(",", ""))
+    assert stated == sum(p.numel() for p in model.parameters())
+
+
+def test_generation_stops_at_the_end_of_each_assistant_turn(tiny):
+    end = tiny.processor.tokenizer.convert_tokens_to_ids("<|end|>")
+    assert end in tiny.model.generation_config.eos_token_id
+
+
+def test_it_answers_a_synth_question_in_the_four_turns_it_was_trained_on(tiny):
+    from llamav.bench import load_source
+    from llamav.reasoning import Reasoner
+
+    sample = load_source("vrc-synth?size=1").samples[0]
+    prediction = Reasoner(tiny, protocol="llamav-o1", strategy="greedy").batch([sample])[0]
+    assert prediction.error is None
+    assert list(prediction.stages) == ["summary", "caption", "reasoning", "conclusion"]
+    assert prediction.stages["summary"].startswith("I will describe the image")
+    assert len(prediction.steps) >= 2 and "no_step_markers" not in prediction.flags
+    assert prediction.final_answer and "answer_unparsed" not in prediction.flags
+
+
+def test_a_model_built_for_training_stops_at_turn_ends_and_tiny_random_keeps_its_stop():
+    from llamav.models.tiny import build_model, build_tiny_random, build_tokenizer
+
+    tokenizer = build_tokenizer()
+    end = tokenizer.convert_tokens_to_ids("<|end|>")
+    assert build_model(tokenizer).generation_config.eos_token_id == [tokenizer.eos_token_id, end]
+    assert build_tiny_random().model.generation_config.eos_token_id == tokenizer.eos_token_id
+
