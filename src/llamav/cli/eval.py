@@ -97,6 +97,10 @@ def eval_command(
     except _LOAD_ERRORS as exc:
         err.print(f"[red]error:[/red] --model {config.model}: {exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    except KeyboardInterrupt:
+        # Everything finished so far is committed: say so instead of showing a traceback.
+        err.print("interrupted: every finished sample is in the store; the same command resumes", highlight=False)
+        raise typer.Exit(130) from None
     for row in evaluation.skipped:
         err.print(f"skipped {row.source} row {row.row}: {row.reason}", highlight=False)
     results = write_run(evaluation, out_dir, overwrite=overwrite)
