@@ -110,12 +110,14 @@ class Dialogue:
         return self.image if isinstance(self.image, bytes) else self.image.read()
 
     def pil_image(self):
-        """The image decoded (RGB). Raises ValueError naming the dialogue if it cannot be."""
-        from PIL import Image, UnidentifiedImageError
+        """The image decoded (RGB) by the loader inference uses, with the same repairs (EXIF
+        rotation, transparency on white, 16-bit rescale, downscale), so that a model is trained
+        on the pixels it will be shown. Raises ValueError naming the dialogue if it cannot be."""
+        from llamav.bench.images import ImageError, decode_image
 
         try:
-            return Image.open(io.BytesIO(self.image_bytes())).convert("RGB")
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            return decode_image(self.image_bytes()).image
+        except (ImageError, OSError, ValueError) as exc:
             raise ValueError(f"{self.id}: image cannot be read ({exc})") from None
 
     def check_image(self) -> None:
