@@ -317,3 +317,35 @@ def test_a_served_model_and_judge_go_through_the_openai_client_with_concurrent_w
     assert results["cost"]["judge"]["model_calls"] == 8 and results["cost"]["judge"]["prompt_tokens"] == 8 * 11
     assert peak[0] >= 2  # --workers 4 with an API model: concurrent requests from threads
     assert "sk-eval-test" not in (tmp_path / "run" / "config.yaml").read_text() + result.output
+
+
+def test_a_price_table_turns_the_runs_tokens_into_dollars_without_redoing_the_run(tmp_path):
+    assert eval_cli(tmp_path, *QUICK, "--metric", "answer").exit_code == 0
+    assert results_of(tmp_path)["cost"]["price"] is None
+    table = tmp_path / "prices.yaml"
+    table.write_text(yaml.safe_dump({"tiny-random": {"prompt": 2.0, "completion": 8.0}}))
+    priced = eval_cli(tmp_path, *QUICK, "--metric", "answer", "--price-table", str(table))
+    assert priced.exit_code == 0, priced.output
+    cost = results_of(tmp_path)["cost"]
+    assert cost["this_invocation"]["model_calls"] == 0  # money changes no result: same run, nothing redone
+    tokens = cost["generation"]
+    expected = (tokens["prompt_tokens"] * 2.0 + tokens["generated_tokens"] * 8.0) / 1e6
+    assert cost["price"]["dollars"] == pytest.approx(expected) and expected > 0
+    assert cost["price"]["complete"] is True and cost["price"]["unpriced"] == []
+
+
+def test_a_model_missing_from_the_price_table_is_named_not_guessed(tmp_path):
+    table = tmp_path / "prices.json"
+    table.write_text(json.dumps({"openai:gpt-4o-mini": {"prompt": 0.15, "completion": 0.6}}))
+    result = eval_cli(tmp_path, *QUICK, "--metric", "answer", "--limit", "1", "--price-table", str(table))
+    assert result.exit_code == 0, result.output
+    price = results_of(tmp_path)["cost"]["price"]
+    assert price["unpriced"] == ["tiny-random"] and price["complete"] is False and price["dollars"] == 0
+
+
+def test_a_bad_price_table_fails_before_any_model_call(tmp_path):
+    table = tmp_path / "prices.yaml"
+    table.write_text("tiny-random: {prompt: -1, completion: 2}\n")
+    result = eval_cli(tmp_path, *QUICK, "--price-table", str(table))
+    assert result.exit_code == 2 and "price table" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "store.db").exists()

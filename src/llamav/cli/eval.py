@@ -61,6 +61,9 @@ def eval_command(
     floor: Optional[bool] = typer.Option(None, "--floor/--no-floor", help="Score the foreign-chain floor (default on)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Make failed predictions and scores again."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write over a --run-dir that holds another run."),
+    price_table: Optional[Path] = typer.Option(
+        None, "--price-table", help="YAML/JSON of $ per 1M tokens: {MODEL: {prompt: P, completion: C}}."
+    ),
 ) -> None:
     """Evaluate a model on a benchmark: reasoning, scores, floors, and a report, resumable at any point."""
     from rich.console import Console
@@ -73,6 +76,7 @@ def eval_command(
         "temperature": temperature, "top_p": top_p, "judge_samples": judge_samples,
         "judge_concurrency": judge_concurrency, "category_map": None if category_map is None else str(category_map),
         "embedding_model": embedding_model, "floor": floor, "retry_failed": retry_failed or None,
+        "price_table": None if price_table is None else str(price_table),
     }
     from llamav.evaluate import EvaluationError, RunDirError, Store, default_store_path, evaluate, write_run
 
@@ -82,6 +86,10 @@ def eval_command(
         from llamav.evaluate import check_run_dir
 
         check_run_dir(out_dir, config.run_hash(), overwrite)
+        if config.price_table:  # a bad table fails now, not after an hour of generation
+            from llamav.models.pricing import PriceTable
+
+            PriceTable.load(config.price_table)
     except (EvaluationError, RunDirError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None

@@ -125,6 +125,9 @@ class RunConfig(BaseModel):
     threads: int | None = Field(None, ge=1)
     workers: int = Field(1, ge=1)
     retry_failed: bool = False
+    # A YAML/JSON file of $ per 1M prompt/completion tokens (`llamav.models.pricing`): turns the
+    # run's token usage into dollars in results.json. Money changes no result: not in the hash.
+    price_table: str | None = None
 
     @field_validator("metrics", "categories", mode="before")
     @classmethod
@@ -165,7 +168,7 @@ class RunConfig(BaseModel):
         return digest({"params": self.generation_params, "model_args": semantic_options(self.model_args)})
 
     def run_hash(self) -> str:
-        fields = self.model_dump(exclude={"batch_size", "workers", "retry_failed", "judge_concurrency", "threads"})
+        fields = self.model_dump(exclude={"batch_size", "workers", "retry_failed", "judge_concurrency", "threads", "price_table"})
         fields["model_args"] = semantic_options(self.model_args)
         fields["judge_args"] = semantic_options(self.judge_args)
         return digest(fields)

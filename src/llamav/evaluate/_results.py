@@ -205,7 +205,7 @@ def cost(ev: Evaluation) -> dict[str, Any]:
     return {
         "generation": generation,
         "judge": judge if ev.config.judge else None,
-        "price": None,
+        "price": price(ev.config, predictions, judge),
         "this_invocation": {
             "seconds": round(ev.seconds, 3),
             "predictions_made": ev.generated.made,
@@ -214,6 +214,29 @@ def cost(ev: Evaluation) -> dict[str, Any]:
             "judge_calls": int(ev.judge_spend.get("model_calls", 0)),
         },
     }
+
+
+def price(config, predictions: list, judge: dict[str, Any]) -> dict[str, Any] | None:
+    """Dollars for the run's tokens from `config.price_table`, or None without one. Generation is
+    priced per model over every stored prediction (failed ones too: their tokens were paid for);
+    the judge by its own entry. A model the table does not list is named under `unpriced`, and the
+    total then covers the priced part only (`complete: false`), never a guess."""
+    if not config.price_table:
+        return None
+    from llamav.models.pricing import PriceTable
+
+    table = PriceTable.load(config.price_table)
+    priced = table.summarise(predictions)
+    if config.judge:
+        dollars = table.dollars(config.judge, judge["prompt_tokens"], judge["generated_tokens"])
+        priced["judge"] = {"model": config.judge, "dollars": dollars}
+        if dollars is None:
+            priced["unpriced"] = sorted({*priced["unpriced"], config.judge})
+            priced["complete"] = False
+        else:
+            priced["dollars"] += dollars
+    priced["table"] = config.price_table
+    return priced
 
 
 def sample_lines(ev: Evaluation) -> list[dict[str, Any]]:
