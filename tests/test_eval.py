@@ -146,6 +146,7 @@ def test_a_yaml_config_holds_the_options_and_flags_override_it(tmp_path):
         (["--categories", "Astrology"], "not in vrc-synth"),
         (["--bench", "no/such/file.jsonl"], "no such file"),
         (["--model-args", "dtype"], "not key=value"),
+        (["--roscoe-source", "banana"], "roscoe_source"),
     ],
 )
 def test_bad_input_is_one_line_and_exits_with_2(tmp_path, args, message):
@@ -349,3 +350,23 @@ def test_a_bad_price_table_fails_before_any_model_call(tmp_path):
     result = eval_cli(tmp_path, *QUICK, "--price-table", str(table))
     assert result.exit_code == 2 and "price table" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "store.db").exists()
+
+
+def test_image_paths_outside_the_benchmark_folder_load_only_when_allowed(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "bench").mkdir()
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "outside" / "red.png")
+    Image.new("RGB", (32, 32), "blue").save(tmp_path / "bench" / "blue.png")
+    rows = [{"idx": "in", "image": "blue.png", "question": "What colour is it?", "steps": ["Step 1: It is blue."], "final_answer": "blue"},
+            {"idx": "out", "image": "../outside/red.png", "question": "What colour is it?", "steps": ["Step 1: It is red."], "final_answer": "red"}]
+    bench = tmp_path / "bench" / "colours.jsonl"
+    bench.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    args = ["--model", "tiny-random", "--bench", str(bench), "--strategy", "greedy", "--max-new-tokens", "4", "--metric", "answer"]
+    assert eval_cli(tmp_path, *args, run_dir="refused").exit_code == 0
+    refused = results_of(tmp_path, "refused")
+    assert refused["n_total"] == 2 and refused["n_scored"] == 1  # the outside row counted, as a failure with its reason
+    assert eval_cli(tmp_path, *args, "--allow-outside-paths", run_dir="allowed").exit_code == 0
+    allowed = results_of(tmp_path, "allowed")
+    assert allowed["n_total"] == 2 and allowed["n_scored"] == 2 and allowed["n_failed"] == 0

@@ -61,6 +61,15 @@ def eval_command(
     floor: Optional[bool] = typer.Option(None, "--floor/--no-floor", help="Score the foreign-chain floor (default on)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Make failed predictions and scores again."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write over a --run-dir that holds another run."),
+    roscoe_source: Optional[str] = typer.Option(
+        None, "--roscoe-source", help="ROSCOE-SA's source: question (default) | question+reference."
+    ),
+    judge_sees_image: Optional[bool] = typer.Option(
+        None, "--judge-sees-image/--judge-text-only", help="Show the judges the image too (default: text only, as the paper)."
+    ),
+    allow_outside_paths: bool = typer.Option(
+        False, "--allow-outside-paths", help="Let a benchmark's image paths point outside its folder."
+    ),
     price_table: Optional[Path] = typer.Option(
         None, "--price-table", help="YAML/JSON of $ per 1M tokens: {MODEL: {prompt: P, completion: C}}."
     ),
@@ -77,6 +86,8 @@ def eval_command(
         "judge_concurrency": judge_concurrency, "category_map": None if category_map is None else str(category_map),
         "embedding_model": embedding_model, "floor": floor, "retry_failed": retry_failed or None,
         "price_table": None if price_table is None else str(price_table),
+        "roscoe_source": roscoe_source, "judge_sees_image": judge_sees_image,
+        "allow_outside_paths": allow_outside_paths or None,
     }
     from llamav.evaluate import EvaluationError, RunDirError, Store, default_store_path, evaluate, write_run
 

@@ -108,6 +108,8 @@ class RunConfig(BaseModel):
     limit: int | None = Field(None, ge=1)
     categories: list[str] | None = None
     category_map: str | None = None
+    # Image paths of a jsonl benchmark may point outside its folder (off: refused, see docs/benchmark.md).
+    allow_outside_paths: bool = False
     model_args: dict[str, Any] = Field(default_factory=dict)
     judge_args: dict[str, Any] = Field(default_factory=dict)
     embedding_model: str | None = None

@@ -70,7 +70,8 @@ def load_samples(config: RunConfig) -> tuple[list[Sample], list[SkippedSample]]:
     from llamav.bench import SourceError, load_source
 
     try:
-        benchmark = load_source(config.bench, limit=config.limit, category_map=config.category_map)
+        benchmark = load_source(config.bench, limit=config.limit, category_map=config.category_map,
+                                allow_outside_paths=config.allow_outside_paths)
     except (SourceError, OSError, ValueError) as exc:
         raise EvaluationError(f"--bench {config.bench}: {exc or type(exc).__name__}") from None
     samples = benchmark.samples
