@@ -157,13 +157,9 @@ class RunConfig(BaseModel):
     @property
     def generation_params(self) -> dict[str, Any]:
         """The decoding settings recorded with every prediction (as `Reasoner.params`)."""
-        return {
-            "beams": self.beams,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_new_tokens": self.max_new_tokens,
-            "judge_max_new_tokens": self.judge_max_new_tokens,
-        }
+        from llamav.reasoning.reasoner import RECORDED_PARAMS
+
+        return {name: getattr(self, name) for name in RECORDED_PARAMS}
 
     def generation_hash(self) -> str:
         """What the model is asked to do, beyond protocol, strategy and seed (keyed separately)."""

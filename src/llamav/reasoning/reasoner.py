@@ -25,6 +25,10 @@ from llamav.records import Cost, Prediction, Sample
 
 log = logging.getLogger(__name__)
 
+# The decoding settings recorded with every prediction (`Prediction.params`), in this order; a run
+# config that builds a Reasoner records the same names (`RunConfig.generation_params`).
+RECORDED_PARAMS = ("beams", "temperature", "top_p", "max_new_tokens", "judge_max_new_tokens")
+
 
 @dataclass
 class Reasoner:
@@ -66,13 +70,7 @@ class Reasoner:
     @property
     def params(self) -> dict[str, Any]:
         """The settings recorded with every prediction."""
-        return {
-            "beams": self.beams,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_new_tokens": self.max_new_tokens,
-            "judge_max_new_tokens": self.judge_max_new_tokens,
-        }
+        return {name: getattr(self, name) for name in RECORDED_PARAMS}
 
     def __call__(self, sample: Sample) -> Prediction:
         started = time.perf_counter()
