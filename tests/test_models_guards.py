@@ -102,3 +102,32 @@ def test_a_sample_with_a_huge_question_fails_with_the_reason_quickly(tiny):
     prediction = Reasoner(tiny, strategy="greedy", max_new_tokens=4)(sample)
     assert time.perf_counter() - started < 20
     assert prediction.error.startswith("sample 'long': PromptTooLong: the prompt is ")
+
+
+def test_in_a_batch_only_the_sample_whose_prompt_overflows_fails_and_the_others_stay_batched(tiny):
+    from vrc_files import png
+
+    from llamav.reasoning import Reasoner
+
+    class CountingBatches:
+        name, batches = "counting", []
+
+        def generate(self, messages, image, params):
+            raise AssertionError("nothing should be redone one by one")
+
+        def generate_batch(self, requests, params):
+            self.batches.append(len(requests))
+            return tiny.generate_batch(requests, params)
+
+    model = CountingBatches()
+    samples = [Sample(id=f"s{i}", question=f"How many squares are there? ({i})", image=png(), final_answer="1")
+               for i in range(3)]
+    samples[1] = samples[1].model_copy(update={"id": "long", "question": "Count the squares. " * 11000})
+    predictions = Reasoner(model, strategy="greedy", max_new_tokens=3).batch(samples)
+    # The first turn is tried with all three, then without the one that cannot fit; 3 more turns.
+    assert model.batches == [3, 2, 2, 2, 2]
+    assert predictions[1].error.startswith("sample 'long': PromptTooLong: the prompt is ")
+    assert predictions[1].cost.model_calls == 0 and predictions[1].turns == []
+    assert [p.error for p in (predictions[0], predictions[2])] == [None, None]
+    alone = Reasoner(tiny, strategy="greedy", max_new_tokens=3)(samples[0])
+    assert predictions[0].turns == alone.turns

@@ -49,6 +49,12 @@ class DecodeConfig:
         return min(segment.max_new_tokens, self.max_new_tokens)
 
 
+# Bumped whenever a change to decoding changes what a model says for the same settings, so that a
+# run store does not serve predictions made under the old rule (part of the generation hash).
+# 2: a beam search stops once N hypotheses are finished (transformers' early_stopping=True).
+DECODING_REVISION = 2
+
+
 @dataclass
 class Decoded:
     turns: list[Turn]
@@ -56,6 +62,8 @@ class Decoded:
     flags: list[str] = field(default_factory=list)
     # Strategy-specific facts worth keeping with the prediction (e.g. best-of-n's scores).
     info: dict[str, Any] = field(default_factory=dict)
+    # Why decoding stopped before the end (the turns are those finished), or None.
+    error: str | None = None
 
 
 Strategy = Callable[[VisionLanguageModel, Sample, "ReasoningProtocol", DecodeConfig], Decoded]

@@ -22,7 +22,7 @@ from llamav.decoding._common import (
     run_conversation,
     timed,
 )
-from llamav.models.base import GenerateParams
+from llamav.models.base import GenerateParams, PromptTooLong
 
 
 def _settings(strategy: str, config: DecodeConfig) -> tuple[int, float]:
@@ -74,7 +74,9 @@ def decode_batch(strategy: str, model, samples, protocol, config: DecodeConfig) 
     every protocol's natural plan. A call's cost is shared evenly among its samples, each counting
     one model call, so per-sample costs still sum to the run's. Batched and single decoding give
     the same text up to the numerics of padding; with sampling, a sample's draw depends on its
-    batch, so runs are reproducible for the same batch size.
+    batch, so runs are reproducible for the same batch size. A sample whose prompt outgrows the
+    model's context stops there (its Decoded carries the `error`, and the cost spent on it so far);
+    the others go on in the batch.
     """
     started = time.perf_counter()
     images = [sample.pil_image() for sample in samples]
@@ -84,17 +86,33 @@ def decode_batch(strategy: str, model, samples, protocol, config: DecodeConfig) 
         raise ValueError("the samples' plans differ in shape; decode them one by one")
     num_beams, temperature = _settings(strategy, config)
     conversations = [Conversation(plan, has_image=True) for plan in plans]
+    failed: dict[int, str] = {}  # sample position -> why it stopped
     for index in range(len(shape)):
-        segments = [plan[index] for plan in plans]
-        requests = [(conv.request(seg), image) for conv, seg, image in zip(conversations, segments, images)]
+        # Each live conversation opens the segment once; a request that cannot fit the model's
+        # context fails its own sample, and the others are decoded together without it.
+        requests = {
+            i: (conversations[i].request(plans[i][index]), images[i]) for i in range(len(samples)) if i not in failed
+        }
         # Within one segment only the prompt text differs between samples; limits and stops agree.
-        params = _params(config, segments[0], index, num_beams, temperature)
-        completions = model.generate_batch(requests, params)
-        for conv, seg, completion in zip(conversations, segments, completions):
-            conv.record(seg, completion.texts[0], cost_of(completion))
+        params = _params(config, plans[0][index], index, num_beams, temperature)
+        while requests:
+            order = list(requests)
+            try:
+                completions = model.generate_batch([requests[i] for i in order], params)
+            except PromptTooLong as exc:
+                if not exc.requests:
+                    raise
+                for position, reason in exc.requests.items():
+                    failed[order[position]] = f"PromptTooLong: {reason}"
+                    del requests[order[position]]
+                continue
+            for i, completion in zip(order, completions):
+                conversations[i].record(plans[i][index], completion.texts[0], cost_of(completion))
+            break
     wall = (time.perf_counter() - started) / len(samples)
     return [
-        Decoded(conv.turns, conv.cost.model_copy(update={"wall_seconds": wall})) for conv in conversations
+        Decoded(conv.turns, conv.cost.model_copy(update={"wall_seconds": wall}), error=failed.get(i))
+        for i, conv in enumerate(conversations)
     ]
 
 

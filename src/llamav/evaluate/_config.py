@@ -163,7 +163,10 @@ class RunConfig(BaseModel):
 
     def generation_hash(self) -> str:
         """What the model is asked to do, beyond protocol, strategy and seed (keyed separately)."""
-        return digest({"params": self.generation_params, "model_args": semantic_options(self.model_args)})
+        from llamav.decoding._common import DECODING_REVISION
+
+        return digest({"params": self.generation_params, "model_args": semantic_options(self.model_args),
+                       "decoding_revision": DECODING_REVISION})
 
     def run_hash(self) -> str:
         fields = self.model_dump(exclude={"batch_size", "workers", "retry_failed", "judge_concurrency", "threads", "price_table"})

@@ -94,6 +94,11 @@ def generate_missing(
     result = Generated(predictions={s.id: have[s.id] for s in samples if s.id in have})
     if not todo:
         return result
+    if batch_size > 1:
+        # A batched call lasts as long as its longest answer. Questions of one category and of
+        # similar length tend to get answers of similar length, so batching them together keeps a
+        # short answer from waiting on a long one (docs/performance.md measures it).
+        todo.sort(key=lambda s: (s.category or "", len(s.question), s.id))
     groups = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
     if workers > 1 and len(groups) > 1 and concurrent_calls:
         made_groups = _in_threads(make_reasoner(), groups, workers)

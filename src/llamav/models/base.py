@@ -76,7 +76,14 @@ class ModelLoadError(ValueError):
 
 
 class PromptTooLong(ValueError):
-    """A prompt leaves no room in the model's context: the sample fails instead of overrunning it."""
+    """A prompt leaves no room in the model's context: the sample fails instead of overrunning it.
+
+    From a batched call, `requests` maps the position of each request that does not fit to its own
+    reason, so that those samples fail alone and the rest of the batch goes on."""
+
+    def __init__(self, message: str, requests: dict[int, str] | None = None) -> None:
+        super().__init__(message)
+        self.requests = requests or {}
 
 
 # The names `--dtype` accepts, and the torch dtype each stands for.

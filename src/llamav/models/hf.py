@@ -169,6 +169,8 @@ class HFModel:
             ).to(self.model.device)
         finally:
             self.tokenizer.padding_side = old_side
+        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        self._each_fits(prompt_lengths)
         params = self._within_context(int(inputs["input_ids"].shape[1]), params)
         rows_per_request = max(params.num_beams, params.num_return_sequences)
         counter = _StepCounter()
@@ -180,7 +182,6 @@ class HFModel:
         decoded = self._decode(out[:, prompt_len:], params.stop)
         wall = (time.perf_counter() - start) / len(requests)
         n = params.num_return_sequences
-        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
         return [
             Completion(
                 texts=decoded[i * n:(i + 1) * n],
@@ -192,6 +193,22 @@ class HFModel:
             for i in range(len(requests))
         ]
 
+    def _each_fits(self, prompt_lengths: list[int]) -> None:
+        """Before a batched call: the requests whose own prompt fills the context, each with its
+        reason (PromptTooLong.requests), so that the caller fails them alone."""
+        if self.context_length is None:
+            return
+        too_long = {
+            i: self._too_long_message(int(n)) for i, n in enumerate(prompt_lengths) if n >= self.context_length
+        }
+        if too_long:
+            raise PromptTooLong(f"{len(too_long)} of {len(prompt_lengths)} prompts fill the context: "
+                                f"{next(iter(too_long.values()))}", requests=too_long)
+
+    def _too_long_message(self, prompt_tokens: int) -> str:
+        return (f"the prompt is {prompt_tokens:,} tokens and {self.name}'s context {self.context_length:,}: "
+                "no room to generate (shorten the question, or use a model with a longer context)")
+
     def _within_context(self, prompt_tokens: int, params: GenerateParams) -> GenerateParams:
         """The prompt budget, checked before any generation: a prompt that fills the model's
         context fails (PromptTooLong, so the sample fails with that reason), and new tokens are
@@ -202,10 +219,7 @@ class HFModel:
             return params
         room = self.context_length - prompt_tokens
         if room < 1:
-            raise PromptTooLong(
-                f"the prompt is {prompt_tokens:,} tokens and {self.name}'s context {self.context_length:,}: "
-                "no room to generate (shorten the question, or use a model with a longer context)"
-            )
+            raise PromptTooLong(self._too_long_message(prompt_tokens))
         if params.max_new_tokens > room:
             return dataclasses.replace(params, max_new_tokens=room)
         return params
@@ -252,6 +266,12 @@ class HFModel:
             if self.tokenizer.pad_token_id is not None
             else self.tokenizer.eos_token_id,
         }
+        if params.num_beams > 1:
+            # A beam search ends once N hypotheses are finished (the classic rule). transformers'
+            # default heuristic goes on looking for a longer one that could outscore them after
+            # length normalisation: on llamav-tiny that was 1.4x the decoding steps (steps well past
+            # the longest answer kept) and changed a quarter of the turns. See docs/performance.md.
+            kwargs["early_stopping"] = True
         if sampling:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         else:

@@ -103,7 +103,10 @@ class Reasoner:
             log.warning("batched decoding of %d samples failed (%s: %s); decoding them one by one",
                         len(samples), type(exc).__name__, exc)
             return [self(sample) for sample in samples]
-        return [self._prediction(sample, one) for sample, one in zip(samples, decoded)]
+        return [
+            self._failed(sample, one.error, one.cost.wall_seconds, one.cost) if one.error else self._prediction(sample, one)
+            for sample, one in zip(samples, decoded)
+        ]
 
     def _record(self, sample: Sample) -> dict[str, Any]:
         return {
@@ -115,12 +118,11 @@ class Reasoner:
             "params": self.params,
         }
 
-    def _failed(self, sample: Sample, exc: Exception, seconds: float) -> Prediction:
-        return Prediction(
-            **self._record(sample),
-            error=f"sample {sample.id!r}: {type(exc).__name__}: {exc}",
-            cost=Cost(wall_seconds=seconds),
-        )
+    def _failed(self, sample: Sample, exc: Exception | str, seconds: float, spent: Cost | None = None) -> Prediction:
+        """A failed prediction: the reason, and what was spent on the sample before it failed."""
+        reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        cost = (spent or Cost()).model_copy(update={"wall_seconds": seconds})
+        return Prediction(**self._record(sample), error=f"sample {sample.id!r}: {reason}", cost=cost)
 
     def _prediction(self, sample: Sample, decoded: Decoded) -> Prediction:
         record = self._record(sample)
