@@ -60,6 +60,16 @@ def test_backend_options_parse_like_lm_eval_model_args_and_secrets_never_reach_t
     assert RunConfig(model_args="dtype=fp32").run_hash() != config.run_hash()
 
 
+def test_the_tiny_models_use_a_process_a_core_by_default_and_other_models_one(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert RunConfig(model="llamav-tiny").run_workers() == 2 and RunConfig(model="tiny-random").run_workers() == 2
+    assert RunConfig(model="hf:/models/llava").run_workers() == 1  # a big model is not copied per core
+    assert RunConfig(model="llamav-tiny", workers=1).run_workers() == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert RunConfig(model="llamav-tiny").run_workers() == 4
+    assert RunConfig(model="llamav-tiny", workers=3).run_hash() == RunConfig(model="llamav-tiny").run_hash()
+
+
 def _write_rows(path: str, worker: int, rows: int) -> None:
     store = Store(path)
     key = GenerationKey(f"m{worker}", "g", "p", "s", 0)

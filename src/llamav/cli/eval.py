@@ -48,7 +48,7 @@ def eval_command(
     store: Optional[Path] = typer.Option(
         None, "--store", help="The run store (SQLite; default runs/llamav.db or $LLAMAV_STORE)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Samples decoded together (default 16)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes sharing the samples (default 1)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes sharing the samples (default: one a core, at most 4, with the tiny models; else 1)."),
     threads: Optional[int] = typer.Option(
         None, "--threads", min=1, help="torch threads for the run (default: 1 with the tiny models, else torch's)."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, help="Cap on each turn's tokens."),

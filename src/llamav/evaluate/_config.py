@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -125,7 +126,9 @@ class RunConfig(BaseModel):
     # models (too small for threads to help: on a busy 2-core box two threads made generation 16x
     # and embedding 2x slower, measured), torch's default otherwise.
     threads: int | None = Field(None, ge=1)
-    workers: int = Field(1, ge=1)
+    # Processes sharing the samples; None: one a CPU core (at most 4) with the built-in tiny models
+    # (one thread each is all they use well, so a second core needs a second process), else 1.
+    workers: int | None = Field(None, ge=1)
     retry_failed: bool = False
     # A YAML/JSON file of $ per 1M prompt/completion tokens (`llamav.models.pricing`): turns the
     # run's token usage into dollars in results.json. Money changes no result: not in the hash.
@@ -142,6 +145,11 @@ class RunConfig(BaseModel):
     @classmethod
     def _kv(cls, value: Any) -> Any:
         return parse_kv(value) if isinstance(value, str) else value or {}
+
+    def run_workers(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        return max(1, min(os.cpu_count() or 1, 4)) if self.model in TINY_MODELS else 1
 
     def run_threads(self) -> int | None:
         if self.threads is not None:

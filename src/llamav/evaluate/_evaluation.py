@@ -219,7 +219,7 @@ def evaluate(config: RunConfig, store: Store | str | Path, progress: Progress | 
         with torch_threads(config.run_threads()):
             generated = generate_missing(
                 store, key, samples, partial(load_reasoner, config), batch_size=config.batch_size,
-                retry_failed=config.retry_failed, workers=config.workers,
+                retry_failed=config.retry_failed, workers=config.run_workers(),
                 threads=config.run_threads(), concurrent_calls=config.model.partition(":")[0] in API_BACKENDS,
                 on_done=lambda n: progress.advance("reasoning", n),
             )
