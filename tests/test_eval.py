@@ -166,6 +166,27 @@ def test_workers_share_the_samples_and_the_merged_results_equal_one_process(tmp_
     assert timeless_samples(tmp_path / "two" / "samples.jsonl") == timeless_samples(tmp_path / "one" / "samples.jsonl")
 
 
+def test_under_torchrun_two_ranks_share_the_batches_and_rank_0_alone_writes_what_one_process_would(tmp_path):
+    args = [*QUICK, "--metric", "answer", "--batch-size", "2"]
+    assert eval_cli(tmp_path, *args, "--workers", "1", run_dir="one", store="one.db").exit_code == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launched = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "llamav.cli", "eval", *args, "--run-dir", str(tmp_path / "two"), "--store", str(tmp_path / "two.db")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert launched.stdout.count("wrote ") == 1  # one summary: rank 0's
+    one, two = timeless(results_of(tmp_path, "one")), timeless(results_of(tmp_path, "two"))
+    assert (one["config"].pop("workers"), two["config"].pop("workers")) == (1, None)
+    assert two == one
+    assert timeless_samples(tmp_path / "two" / "samples.jsonl") == timeless_samples(tmp_path / "one" / "samples.jsonl")
+    # Run again under torchrun: everything is in the store, so no rank makes a call.
+    again = subprocess.run(launched.args, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert results_of(tmp_path, "two")["cost"]["this_invocation"]["model_calls"] == 0
+
+
 def _count(store: Path, table: str) -> int:
     try:
         return sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1).execute(

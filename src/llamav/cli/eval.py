@@ -105,6 +105,13 @@ def eval_command(
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
+    from llamav.evaluate import _ranks
+
+    if _ranks.launched():
+        _ranks.start()
+        if _ranks.rank() != 0:
+            _follow(config, err)
+            return
     err.print(f"llamav eval: {config.model} on {config.bench} ({config.protocol}, {config.strategy}, "
               f"{config.beams} beams, seed {config.seed}); run {config.run_hash()[:12]} -> {out_dir}", highlight=False)
     from transformers.utils import logging as hf_logging
@@ -125,11 +132,31 @@ def eval_command(
         raise typer.Exit(130) from None
     for row in evaluation.skipped:
         err.print(f"skipped {row.source} row {row.row}: {row.reason}", highlight=False)
+    _ranks.stop()
     results = write_run(evaluation, out_dir, overwrite=overwrite)
     _summary(results, evaluation, out_dir)
     if results["n_total"] and results["n_failed"] == results["n_total"]:
         err.print("[red]every sample failed[/red]; see results.json for the reasons", highlight=False)
         raise typer.Exit(1)
+
+
+def _follow(config, err) -> None:
+    """A rank other than 0 under torchrun: reason on the batches rank 0 hands out, nothing else
+    (rank 0 alone reads and writes the store and the run's files)."""
+    from functools import partial
+
+    from llamav.evaluate import EvaluationError, _ranks, load_reasoner
+    from llamav.evaluate._evaluation import load_samples, torch_threads
+
+    try:
+        samples, _ = load_samples(config)
+        with torch_threads(config.run_threads()):
+            _ranks.follow(samples, partial(load_reasoner, config))
+    except (EvaluationError, *_LOAD_ERRORS, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] rank {_ranks.rank()}: {exc}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    finally:
+        _ranks.stop()
 
 
 try:  # the errors a backend raises when a model cannot be built, named once

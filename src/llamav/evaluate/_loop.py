@@ -86,13 +86,16 @@ def generate_missing(
     made of the same samples whichever process runs it, and every call's seed is fixed by the run's
     seed and the call's place, so the predictions equal a single process's. A backend that takes
     concurrent calls (an API: `concurrent_calls`) gets `workers` threads in this process instead:
-    for a served model, concurrency is the lever, and a process per worker would buy nothing."""
+    for a served model, concurrency is the lever, and a process per worker would buy nothing.
+    Under torchrun / accelerate launch (`_ranks`), the ranks share the batches instead."""
     have = store.predictions(key, samples)
     todo = [s for s in samples if s.id not in have or (retry_failed and have[s.id].error)]
     if on_done is not None:
         on_done(len(samples) - len(todo))
     result = Generated(predictions={s.id: have[s.id] for s in samples if s.id in have})
-    if not todo:
+    from llamav.evaluate import _ranks
+
+    if not todo and not _ranks.active():  # under torchrun the other ranks still wait for the plan
         return result
     if batch_size > 1:
         # A batched call lasts as long as its longest answer. Questions of one category and of
@@ -100,7 +103,9 @@ def generate_missing(
         # short answer from waiting on a long one (docs/performance.md measures it).
         todo.sort(key=lambda s: (s.category or "", len(s.question), s.id))
     groups = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
-    if workers > 1 and len(groups) > 1 and concurrent_calls:
+    if _ranks.active():
+        made_groups = _ranks.lead(groups, make_reasoner)
+    elif workers > 1 and len(groups) > 1 and concurrent_calls:
         made_groups = _in_threads(make_reasoner(), groups, workers)
     elif workers > 1 and len(groups) > 1:
         made_groups = _in_workers(make_reasoner, groups, workers, threads)
