@@ -66,3 +66,20 @@ def test_a_model_built_for_training_stops_at_turn_ends_and_tiny_random_keeps_its
     assert build_model(tokenizer).generation_config.eos_token_id == [tokenizer.eos_token_id, end]
     assert build_tiny_random().model.generation_config.eos_token_id == tokenizer.eos_token_id
 
+
+
+def test_a_beam_search_stops_once_its_beams_are_finished_and_never_decodes_longer_than_the_heuristic(tiny):
+    from llamav.bench import load_source
+    from llamav.models import load_model
+    from llamav.reasoning import Reasoner
+
+    samples = load_source("vrc-synth:test?size=8").samples[:4]
+    heuristic = load_model("llamav-tiny", early_stopping="false")
+    assert (tiny.early_stopping, heuristic.early_stopping) == (True, False)
+    early = Reasoner(tiny, strategy="beam", beams=4).batch(samples)
+    late = Reasoner(heuristic, strategy="beam", beams=4).batch(samples)
+    assert all(p.error is None for p in early + late)
+    # The same search up to the point where N hypotheses are finished; the heuristic only goes on.
+    early_steps = sum(p.cost.generated_tokens for p in early)
+    late_steps = sum(p.cost.generated_tokens for p in late)
+    assert early_steps < late_steps

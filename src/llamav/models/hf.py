@@ -48,8 +48,15 @@ class _Prefix:
 class HFModel:
     """A transformers vision-language model and its processor behind the llamav model protocol."""
 
-    def __init__(self, model: Any, processor: Any, name: str, prefix_cache: bool | None = None) -> None:
+    def __init__(self, model: Any, processor: Any, name: str, prefix_cache: bool | None = None,
+                 early_stopping: bool = True) -> None:
         self.model = model.eval()
+        # A beam search ends once N hypotheses are finished (the classic rule). transformers'
+        # default heuristic (early_stopping=False) goes on looking for a longer one that could
+        # outscore them after length normalisation: on llamav-tiny that cost 1.4x the decoding
+        # steps (well past the longest answer kept) and changed a quarter of the turns
+        # (docs/performance.md). `--model-args early_stopping=false` brings the heuristic back.
+        self.early_stopping = early_stopping
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.text_only = _is_tokenizer(processor)
@@ -79,6 +86,7 @@ class HFModel:
         device_map: str | None = None,
         trust_remote_code: bool = False,
         prefix_cache: bool | None = None,
+        early_stopping: bool | str = True,
     ) -> HFModel:
         if not id_or_path:
             raise ModelLoadError("hf: needs a model id or a path, e.g. hf:meta-llama/Llama-3.2-11B-Vision-Instruct")
@@ -111,7 +119,8 @@ class HFModel:
             model = auto_class.from_pretrained(id_or_path, trust_remote_code=trust_remote_code, **kwargs)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load hf:{id_or_path}: {exc}") from exc
-        return cls(model, processor, name or f"hf:{id_or_path}", prefix_cache=prefix_cache)
+        return cls(model, processor, name or f"hf:{id_or_path}", prefix_cache=prefix_cache,
+                   early_stopping=_truthy(early_stopping))
 
     # -- the protocol ----------------------------------------------------------------------------
 
@@ -267,11 +276,7 @@ class HFModel:
             else self.tokenizer.eos_token_id,
         }
         if params.num_beams > 1:
-            # A beam search ends once N hypotheses are finished (the classic rule). transformers'
-            # default heuristic goes on looking for a longer one that could outscore them after
-            # length normalisation: on llamav-tiny that was 1.4x the decoding steps (steps well past
-            # the longest answer kept) and changed a quarter of the turns. See docs/performance.md.
-            kwargs["early_stopping"] = True
+            kwargs["early_stopping"] = self.early_stopping
         if sampling:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         else:
@@ -480,8 +485,9 @@ def _truthy(value: Any) -> bool:
 
 @BACKENDS.register("hf")
 def load_hf(rest: str, **options: Any) -> HFModel:
-    """Options: dtype, device, device_map, trust_remote_code (off unless asked), prefix_cache."""
-    known = {"dtype", "device", "device_map", "trust_remote_code", "prefix_cache", "name"}
+    """Options: dtype, device, device_map, trust_remote_code (off unless asked), prefix_cache,
+    early_stopping (of beam search; on unless asked)."""
+    known = {"dtype", "device", "device_map", "trust_remote_code", "prefix_cache", "early_stopping", "name"}
     unknown = set(options) - known
     if unknown:
         raise ModelLoadError(f"hf: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
