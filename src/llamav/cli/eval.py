@@ -105,6 +105,9 @@ def eval_command(
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one set of progress bars on screen: ours, with ETA
     from llamav.evaluate import _ranks
 
     if _ranks.launched():
@@ -114,9 +117,6 @@ def eval_command(
             return
     err.print(f"llamav eval: {config.model} on {config.bench} ({config.protocol}, {config.strategy}, "
               f"{config.beams} beams, seed {config.seed}); run {config.run_hash()[:12]} -> {out_dir}", highlight=False)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # one set of progress bars on screen: ours, with ETA
     try:
         with Store(store or default_store_path()) as run_store, _bars(err) as progress:
             evaluation = evaluate(config, run_store, progress)

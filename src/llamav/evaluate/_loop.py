@@ -134,6 +134,9 @@ def _worker_start(make_reasoner, threads: int, gpus: list[str]) -> None:
     import torch
 
     torch.set_num_threads(threads)  # K processes share the cores instead of each taking them all
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the parent's bars, with ETA, are the only ones on screen
     _worker_state["make"] = make_reasoner
 
 
