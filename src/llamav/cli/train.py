@@ -33,7 +33,7 @@ def train(
 
     try:
         settings = load_config(config, [*(overrides or []), *(set_ or [])])
-        folders = run(settings, output_dir=output_dir, resume=resume, report=lambda line: console.print(line, highlight=False))
+        folders = run(settings, output_dir=output_dir, resume=resume, report=lambda line: console.print(line, highlight=False, markup=False, emoji=False))
     except (ConfigError, TrainError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
