@@ -57,9 +57,12 @@ def start() -> None:
 
 
 def stop() -> None:
+    """Leave the group together: a rank that tears gloo down while another still holds its
+    connections can abort ("terminate called without an active exception"), so all meet first."""
     import torch.distributed as dist
 
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
