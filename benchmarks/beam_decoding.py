@@ -74,7 +74,7 @@ def main() -> None:
     rows.append(("stop: 4 hypotheses finished, benchmark order", e_steps, e_s, h_s / e_s, f"{changed} of {total}"))
     rows.append(("stop: 4 finished, batches by category + length", g_steps, g_s, h_s / g_s, "-"))
     print(f"llamav-tiny, {len(samples)} vrc-synth:test samples, beam(4), batch {args.batch_size}, one thread")
-    print("| setting | decoding steps | wall s | speed-up | turns changed vs heuristic |")
+    print("| setting | decoding steps (summed over samples) | wall s | speed-up | turns changed vs heuristic |")
     print("|---|---|---|---|---|")
     for name, steps, seconds, ratio, note in rows:
         print(f"| {name} | {steps:,.0f} | {seconds:.1f} | {ratio:.2f}x | {note} |")
