@@ -441,3 +441,15 @@ def test_blank_samples_keep_the_text_and_paint_the_picture_white(test_split):
             assert image.getextrema() == ((255, 255), (255, 255), (255, 255))
     assert blank[5].id == "synth-test-00005-blank" and blank[5].metadata["blank"] is True
     assert blank[5].source == "vrc-synth:test?blank=1"
+
+
+def test_a_templates_filter_keeps_only_those_templates_at_their_layout_indices():
+    from llamav.bench import SourceError, load_source
+
+    kept = load_source("vrc-synth:train?size=6&level=2&templates=most_common_color,flag_country").samples
+    assert len(kept) == 6 and {s.metadata["template"] for s in kept} == {"most_common_color", "flag_country"}
+    whole = load_source("vrc-synth:train?size=60&level=2").samples
+    layout = [s.id for s in whole if s.metadata["template"] in ("most_common_color", "flag_country")]
+    assert [s.id for s in kept] == layout[:6]
+    with pytest.raises(SourceError, match=r"no template\(s\) \['nope'\]; the templates are arithmetic_expression"):
+        load_source("vrc-synth:train?templates=nope")

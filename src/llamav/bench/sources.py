@@ -1,6 +1,6 @@
 """One grammar for naming a benchmark, everywhere one is named.
 
-    SOURCE := vrc-synth[:SPLIT][?size=N&seed=S&level=L&blank=1]   built-in synthetic benchmark
+    SOURCE := vrc-synth[:SPLIT][?size=N&seed=S&level=L&blank=1&templates=a,b]   built-in synthetic benchmark
                                           (level 1-3, default 3; blank=1: white pictures, a control)
             | hf:OWNER/NAME[:SPLIT]               a Hugging Face dataset in VRC-Bench's schema
             | PATH                                a .parquet or .jsonl file, or a folder holding one
@@ -112,9 +112,10 @@ def load_source(
     if parsed.kind == "vrc-synth":
         from llamav.bench import synth
 
-        unknown = set(parsed.params) - {"size", "seed", "level", "blank"}
+        unknown = set(parsed.params) - {"size", "seed", "level", "blank", "templates"}
         if unknown:
-            raise SourceError(f"{spec!r}: unknown parameter(s) {sorted(unknown)}; known: size, seed, level, blank")
+            raise SourceError(
+                f"{spec!r}: unknown parameter(s) {sorted(unknown)}; known: size, seed, level, blank, templates")
         if parsed.params.get("blank", "0") not in ("0", "1"):
             raise SourceError(f"{spec!r}: blank must be 0 or 1")
         try:
@@ -126,7 +127,9 @@ def load_source(
         if limit is not None:
             size = min(size, limit) if size is not None else limit
         try:
-            samples = synth.generate(parsed.split, size=size, seed=seed, level=level, blank=parsed.params.get("blank") == "1")
+            templates = parsed.params["templates"].split(",") if "templates" in parsed.params else None
+            samples = synth.generate(parsed.split, size=size, seed=seed, level=level,
+                                     blank=parsed.params.get("blank") == "1", templates=templates)
         except ValueError as exc:
             raise SourceError(f"{spec!r}: {exc}") from None
         samples = [

@@ -31,13 +31,17 @@ Layout of a dataset:
 - `blank=True` keeps every question, chain and answer but paints each picture plain white (same
   size): the control that shows what a model gets right without looking (a "blind" model is
   trained on it). Blank samples say so in their id (`-blank`), source and metadata.
+- `templates=a,b` keeps only the samples of those templates (their layout indices; the others are
+  passed over): a stage that dwells on what a small model can see.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
+from collections.abc import Sequence
 
 from PIL import Image
 
@@ -136,10 +140,13 @@ def _make_sample(split: str, index: int, seed: int, used: set[bytes], level: int
 
 
 def generate(
-    split: str, size: int | None = None, seed: int = 0, level: int = DEFAULT_LEVEL, blank: bool = False
+    split: str, size: int | None = None, seed: int = 0, level: int = DEFAULT_LEVEL, blank: bool = False,
+    templates: Sequence[str] | None = None,
 ) -> list[Sample]:
     """The first `size` samples of a split (default: `DEFAULT_SIZES[split]`) at a difficulty level,
-    with blank pictures when `blank`."""
+    with blank pictures when `blank`. With `templates`, only samples of those templates: the
+    layout's indices whose template is not named are passed over (ids keep their index), so a
+    training stage can dwell on the kinds of problem a model can learn."""
     if split not in DEFAULT_SIZES:
         raise ValueError(f"vrc-synth has no split {split!r}; the splits are {', '.join(sorted(DEFAULT_SIZES))}")
     if size is None:
@@ -149,4 +156,12 @@ def generate(
     if level not in LEVELS:
         raise ValueError(f"vrc-synth has no level {level!r}; the levels are {', '.join(map(str, LEVELS))}")
     used: set[bytes] = set()
-    return [_make_sample(split, i, seed, used, level, blank) for i in range(size)]
+    if templates is None:
+        return [_make_sample(split, i, seed, used, level, blank) for i in range(size)]
+    known = {t.name for t in TEMPLATES}
+    unknown = sorted(set(templates) - known)
+    if unknown or not templates:
+        raise ValueError(f"vrc-synth has no template(s) {unknown}; the templates are {', '.join(sorted(known))}")
+    chosen = set(templates)
+    indices = (i for i in itertools.count() if template_for(i).name in chosen)
+    return [_make_sample(split, i, seed, used, level, blank) for i in itertools.islice(indices, size)]
