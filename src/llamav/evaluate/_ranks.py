@@ -36,6 +36,8 @@ def launched() -> bool:
 
 def active() -> bool:
     """True once this process has joined a process group of more than one rank (`start`)."""
+    if not launched():  # most runs: no torch import on their way
+        return False
     import torch.distributed as dist
 
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -75,13 +77,11 @@ def lead(groups: list[list[Sample]], make_reasoner: Callable[[], Any]) -> Iterat
         yield groups[index], predictions
 
 
-def follow(samples: Sequence[Sample], make_reasoner: Callable[[], Any]) -> int:
+def follow(samples: Sequence[Sample], make_reasoner: Callable[[], Any]) -> None:
     """Every other rank: take rank 0's plan, decode this rank's batch of each round, hand the
-    predictions over. Returns how many batches this rank decoded."""
-    done = 0
+    predictions over."""
     for _ in _rounds(None, {s.id: s for s in samples}, make_reasoner, lead=False):
-        done += 1
-    return done
+        pass
 
 
 def _rounds(plan: list[list[str]] | None, by_id: dict[str, Sample], make_reasoner, lead: bool):

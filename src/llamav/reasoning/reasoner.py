@@ -77,7 +77,7 @@ class Reasoner:
         try:
             decoded = self._strategy(self.model, sample, self._protocol, self._config)
         except Exception as exc:  # one failing sample must not end the run; it is recorded instead
-            return self._failed(sample, exc, time.perf_counter() - started)
+            return self._failed(sample, exc, Cost(wall_seconds=time.perf_counter() - started))
         return self._prediction(sample, decoded)
 
     def batch(self, samples: list[Sample]) -> list[Prediction]:
@@ -104,7 +104,7 @@ class Reasoner:
                         len(samples), type(exc).__name__, exc)
             return [self(sample) for sample in samples]
         return [
-            self._failed(sample, one.error, one.cost.wall_seconds, one.cost) if one.error else self._prediction(sample, one)
+            self._failed(sample, one.error, one.cost) if one.error else self._prediction(sample, one)
             for sample, one in zip(samples, decoded)
         ]
 
@@ -118,10 +118,9 @@ class Reasoner:
             "params": self.params,
         }
 
-    def _failed(self, sample: Sample, exc: Exception | str, seconds: float, spent: Cost | None = None) -> Prediction:
+    def _failed(self, sample: Sample, exc: Exception | str, cost: Cost) -> Prediction:
         """A failed prediction: the reason, and what was spent on the sample before it failed."""
         reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-        cost = (spent or Cost()).model_copy(update={"wall_seconds": seconds})
         return Prediction(**self._record(sample), error=f"sample {sample.id!r}: {reason}", cost=cost)
 
     def _prediction(self, sample: Sample, decoded: Decoded) -> Prediction:
