@@ -1,6 +1,9 @@
 """The paper's curriculum ablation (its table 4), in miniature, on vrc-synth and a 2-core CPU.
 
-Three training arms at equal total optimizer steps, each at several seeds:
+The paper's arms all fine-tune one pretrained model that already sees (Llama-3.2-11B-Vision).
+Here that model is llamav-tiny's "see" stage: its architecture and its first stage (easy-VQA, from
+configs/llamav-tiny.yaml), trained once and shared by every arm and seed. On top of it, three arms
+at equal total optimizer steps, each at several seeds:
 
 - (a) curriculum: stage 1 (summary and caption turns, on the easy levels 1-2) then stage 2 (the
   whole four-turn conversation, levels 1-3): llamav-tiny's recipe;
@@ -11,11 +14,14 @@ Each trained model answers vrc-synth test with greedy decoding and with LlamaV-o
 beams, one `generate` call per turn); `llamav score` gives final-answer accuracy and the offline
 steps score (ROSCOE-SA) per sample. The table pools the seeds: per category, accuracy with a Wilson
 95% interval and ROSCOE-SA with a Student's t interval; the last columns give the spread of the
-overall accuracy across seeds. Everything goes through the user-facing commands (`llamav train`,
-`llamav generate`, `llamav score`), and every step resumes: run the same command again after an
-interruption and only what is missing is made.
+overall accuracy across seeds. Everything goes through the library behind the user-facing commands
+(`llamav train`, `llamav generate`, `llamav score`), and every step resumes: run the same command
+again after an interruption and only what is missing is made. Several processes may share one
+`--out` (the run store lets writers wait for each other): give each its own `--seeds`, then run
+once more with all the seeds for the pooled table.
 
     python benchmarks/curriculum_ablation.py --out runs/ablation            # the documented run
+    python benchmarks/curriculum_ablation.py --out runs/ablation --base hf:runs/llamav-tiny/see
     python benchmarks/curriculum_ablation.py --quick --out runs/ablation-quick   # a few minutes
 """
 
@@ -34,15 +40,29 @@ ARMS = {"a": "curriculum (stage 1 then stage 2)", "b": "one stage, data mixed", 
 STRATEGIES = {"greedy": {"strategy": "greedy"}, "beam4": {"strategy": "beam", "beams": 4}}
 
 
-def _sizes(quick: bool) -> dict:
-    # A smaller Llava than llamav-tiny (the same kind): the ablation trains 3 arms x 3 seeds.
-    return {
-        "image_size": 64 if quick else 96, "patch_size": 16 if quick else 12,
-        "vision_hidden_size": 64, "vision_intermediate_size": 128, "vision_layers": 2, "vision_heads": 4,
-        "text_hidden_size": 64 if quick else 96, "text_intermediate_size": 192 if quick else 256,
-        "text_layers": 2 if quick else 3, "text_heads": 4, "text_kv_heads": 4,
-        "vocab_size": 512 if quick else 1024, "max_position_embeddings": 512,
-    }
+TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "llamav-tiny.yaml"
+
+
+def train_base(out: Path, quick: bool) -> Path:
+    """The model every arm starts from: llamav-tiny's recipe trained up to its "see" stage (its
+    tokenizer trained on the whole recipe's text, as the shipped model's). --quick: a far smaller
+    Llava of the same kind, 64 px pictures, 8 steps of that stage on 200 easy-VQA pictures."""
+    from llamav.train import load_config, train
+
+    recipe = yaml.safe_load(TINY_CONFIG.read_text())
+    if quick:
+        see = recipe["stages"][0]
+        recipe = {"model": {"scratch": {
+            "image_size": 64, "patch_size": 16, "vision_hidden_size": 64, "vision_intermediate_size": 128,
+            "vision_layers": 2, "vision_heads": 4, "text_hidden_size": 64, "text_intermediate_size": 192,
+            "text_layers": 2, "text_heads": 4, "text_kv_heads": 1, "vocab_size": 512, "max_position_embeddings": 640,
+        }}, "stages": [{**see, "max_steps": 8, "batch_size": 8, "datasets": [{**see["datasets"][0], "limit": 200}]}],
+            "seed": 0, "save_steps": 10_000, "logging_steps": 10}
+    first = recipe["stages"][0]["name"]
+    folder = out / "llamav-tiny"
+    if not (folder / first / "config.json").exists():
+        train(load_config(None, raw=recipe), folder, resume=folder.exists(), until=first, report=lambda _: None)
+    return folder / first
 
 
 def _stage(name: str, sources: list[str], turns: list[str], steps: int, batch: int) -> dict:
@@ -53,7 +73,7 @@ def _stage(name: str, sources: list[str], turns: list[str], steps: int, batch: i
     }
 
 
-def arm_config(arm: str, seed: int, steps1: int, steps2: int, size: int, batch: int, quick: bool) -> dict:
+def arm_config(arm: str, seed: int, steps1: int, steps2: int, size: int, batch: int, base: str) -> dict:
     stage1 = [f"vrc-synth:train?size={size}&level=1&seed={seed}", f"vrc-synth:train?size={size // 2}&level=2&seed={seed}"]
     stage2 = [f"vrc-synth:train?size={size}&level={lv}&seed={seed + 100}" for lv in (1, 2, 3)]
     whole = ["summary", "caption", "reasoning", "conclusion"]
@@ -64,7 +84,7 @@ def arm_config(arm: str, seed: int, steps1: int, steps2: int, size: int, batch: 
         stages = [_stage("mixed", stage1 + stage2, whole, steps1 + steps2, batch)]
     else:
         stages = [_stage("reasoning", stage2, whole, steps1 + steps2, batch)]
-    return {"model": {"scratch": _sizes(quick)}, "stages": stages, "seed": seed,
+    return {"model": {"base": base}, "stages": stages, "seed": seed,
             "save_steps": 10_000, "logging_steps": 10}
 
 
@@ -162,9 +182,11 @@ def main() -> None:
     parser.add_argument("--steps2", type=int)
     parser.add_argument("--test-size", type=int)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--base", help="hf:PATH of the model every arm starts from (default: llamav-tiny's recipe "
+                        "trained up to its see stage, once, under --out/llamav-tiny)")
     args = parser.parse_args()
-    steps1 = args.steps1 or (6 if args.quick else 100)
-    steps2 = args.steps2 or (10 if args.quick else 200)
+    steps1 = args.steps1 or (6 if args.quick else 150)
+    steps2 = args.steps2 or (10 if args.quick else 350)
     test_size = args.test_size or (16 if args.quick else 160)
     size = max(64, (steps1 + steps2) * args.batch_size)
     bench = f"vrc-synth:test?size={test_size}"
@@ -177,13 +199,14 @@ def main() -> None:
 
     samples = load_source(bench).samples
     score_config = ScoreConfig(embedding_model=SentenceEmbedder(None))  # loaded once for every model
+    base = args.base or f"hf:{train_base(args.out, args.quick)}"
     results = {}
     with Store(args.out / "store.db") as store:
         for seed in args.seeds:
             for arm in ARMS:
                 folder = args.out / f"{arm}-seed{seed}"
                 folder.mkdir(exist_ok=True)
-                config = arm_config(arm, seed, steps1, steps2, size, args.batch_size, args.quick)
+                config = arm_config(arm, seed, steps1, steps2, size, args.batch_size, base)
                 (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
                 final = train_arm(config, folder)
                 for strategy in STRATEGIES:
@@ -191,7 +214,7 @@ def main() -> None:
                         final, strategy, seed, samples, bench, store, score_config, folder / f"{strategy}-scores.jsonl")
                 print(f"{arm}-seed{seed} done after {time.time() - started:.0f} s", flush=True)
     report = (f"## Curriculum ablation: {bench}, seeds {args.seeds}, {steps1 + steps2} steps per arm "
-              f"(arm a: {steps1} + {steps2}), batch {args.batch_size}{' (--quick)' if args.quick else ''}\n"
+              f"(arm a: {steps1} + {steps2}), batch {args.batch_size}, from {base}{' (--quick)' if args.quick else ''}\n"
               + table(results, args.seeds)
               + f"\n\nwall time {time.time() - started:.0f} s (models and scores already made are reused)\n")
     (args.out / "table.md").write_text(report)

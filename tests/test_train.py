@@ -177,6 +177,22 @@ def test_two_stages_train_and_each_saves_a_model_the_auto_classes_load(tmp_path)
         train(config, output_dir=tmp_path / "run")
 
 
+
+def test_until_stops_after_the_named_stage_and_resume_goes_on_from_its_model(tmp_path):
+    config = load_config(None, raw=tiny_config())
+    first = train(config, output_dir=tmp_path / "run", until="summary-caption", report=lambda line: None)
+    assert [f.name for f in first] == ["summary-caption"]
+    assert not (tmp_path / "run" / "reasoning").exists()
+    # the tokenizer was trained on both stages' text, so the later stage starts from the same model
+    before = _weights(first[0])
+    lines = []
+    both = train(config, output_dir=tmp_path / "run", resume=True, report=lines.append)
+    assert [f.name for f in both] == ["summary-caption", "reasoning"]
+    assert "stage summary-caption: done already" in " ".join(lines)
+    assert all((before[k] == v).all() for k, v in _weights(first[0]).items())
+    with pytest.raises(ConfigError, match="--until nope: no such stage"):
+        train(config, output_dir=tmp_path / "other", until="nope")
+
 def _weights(folder):
     from safetensors.torch import load_file
 

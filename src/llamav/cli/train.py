@@ -1,4 +1,4 @@
-"""`llamav train --config FILE.yaml [key=value ...] [--output-dir DIR] [--resume]`."""
+"""`llamav train --config FILE.yaml [key=value ...] [--output-dir DIR] [--resume] [--until STAGE]`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def train(
     ] = None,
     output_dir: Annotated[Path | None, typer.Option("--output-dir", help="Where the run writes (overrides output_dir).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the output directory from its last checkpoint.")] = False,
+    until: Annotated[str | None, typer.Option("--until", help="Stop after this stage (a later --resume goes on).", show_default=False)] = None,
 ) -> None:
     """Fine-tune a vision-language model stage by stage in LlamaV-o1's four-turn format."""
     from llamav.train import ConfigError, TrainError, load_config
@@ -33,7 +34,7 @@ def train(
 
     try:
         settings = load_config(config, [*(overrides or []), *(set_ or [])])
-        folders = run(settings, output_dir=output_dir, resume=resume, report=lambda line: console.print(line, highlight=False, markup=False, emoji=False))
+        folders = run(settings, output_dir=output_dir, resume=resume, until=until, report=lambda line: console.print(line, highlight=False, markup=False, emoji=False))
     except (ConfigError, TrainError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -356,8 +356,12 @@ def train(
     output_dir: str | Path | None = None,
     resume: bool = False,
     report: Callable[[str], None] = print,
+    until: str | None = None,
 ) -> list[Path]:
-    """Run every stage in order; returns the stages' model folders."""
+    """Run every stage in order (or up to and including the stage named `until`); returns the
+    trained stages' model folders. Stopping early leaves a run that `resume` continues, and a
+    from-scratch tokenizer is trained on every stage's text either way, so the first stages of a
+    recipe can be shared (the curriculum ablation starts all its arms from llamav-tiny's first)."""
     from accelerate import PartialState
 
     from llamav.models.hf import HFModel
@@ -369,6 +373,9 @@ def train(
     # machine without GPUs it must be told so, or processes started by torchrun would each train
     # alone instead of forming one gloo group.
     state = PartialState(cpu=not _has_accelerator())
+    names = [stage.name for stage in config.stages]
+    if until is not None and until not in names:
+        raise ConfigError(f"--until {until}: no such stage (stages: {', '.join(names)})")
     check_output(config, output_dir, resume)
     prepared = prepare(config)
     for name, data in prepared.stages.items():
@@ -388,6 +395,8 @@ def train(
         folders.append(folder)
         if stage_done(folder):
             report(f"stage {stage.name}: done already ({folder})")
+            if stage.name == until:
+                break
             continue
         if model is None:
             if index == 0:
@@ -401,6 +410,8 @@ def train(
         model, processor = train_stage(stage, config, model, processor, prepared.stages[stage.name],
                                        prepared.protocol, folder, resume)
         report(f"stage {stage.name}: saved {folder}")
+        if stage.name == until:
+            break
     return folders
 
 
