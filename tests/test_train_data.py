@@ -157,6 +157,50 @@ def test_vrc_synth_gives_the_caption_from_the_chains_first_step_and_the_chain_as
         assert dialogue.image_bytes() == sample.image
 
 
+
+LOOK_TEMPLATES = "most_common_color,spatial_relation,flag_country,odd_one_out,ecg_heart_rate,blood_smear_wbc"
+
+
+def test_vrc_synth_look_asks_what_each_picture_shows_in_the_words_of_its_chain():
+    from llamav import load_source
+
+    source = f"vrc-synth:train?size=24&seed=5&templates={LOOK_TEMPLATES}"
+    samples = {s.id: s for s in load_source(source).samples}
+    loaded = load_dataset_spec(DatasetSpec(source, "vrc-synth-look", questions_per_image=2))
+    by_sample: dict[str, list] = {}
+    for dialogue in loaded.dialogues:
+        sample = samples[dialogue.id.rsplit("-look-", 1)[0]]
+        assert dialogue.image_bytes() == sample.image and 1 <= len(dialogue.exchanges) <= 2
+        for exchange in dialogue.exchanges:
+            stages = exchange.stages
+            assert stages["caption"] == sample.steps[0].split(": ", 1)[1]
+            assert stages["reasoning"].splitlines()[0] == sample.steps[0]
+            by_sample.setdefault(sample.id, []).append(exchange)
+    assert set(by_sample) == set(samples)  # every one of these templates has probes
+    for sample_id, exchanges in by_sample.items():
+        sample, chain = samples[sample_id], " ".join(samples[sample_id].steps)
+        template = sample.metadata["template"]
+        answers = {e.question: e.stages["conclusion"] for e in exchanges}
+        statements = [e.stages["reasoning"].splitlines()[1].removeprefix("Step 2: ") for e in exchanges]
+        if template == "flag_country":  # the country, named without options, as step 2 names it
+            assert answers["Which country's national flag is shown?"] == sample.metadata["scene"]["country"]
+            assert sample.steps[1].split(": ", 1)[1] in statements
+        elif template == "spatial_relation":  # the reference shape's place, as step 2 gives it
+            assert sample.steps[1].split(": ", 1)[1] in statements
+        elif template == "most_common_color":  # each colour's count, as step 2 lists them
+            for color in sample.metadata["scene"]["colors"]:
+                count = answers.get(f"How many {color} shapes are there in the image?", "0")
+                assert f"{count} {color}" in chain
+        elif template == "odd_one_out":  # each figure, as the caption describes it
+            assert all(f"figure {i} is {answers[f'What does figure {i} show?']}" in chain for i in range(1, 5))
+        else:  # ECG R waves, white blood cells: the count the chain reaches
+            assert f" {next(iter(answers.values()))} " in chain
+
+
+def test_vrc_synth_look_refuses_a_source_whose_pictures_it_has_nothing_to_ask_about():
+    with pytest.raises(DataError, match="no questions about what its pictures show"):
+        load_dataset_spec(DatasetSpec("vrc-synth:train?size=4&templates=receipt_total", "vrc-synth-look"))
+
 def test_easy_vqa_captions_name_the_shape_and_colour_its_questions_reveal():
     dialogue = load_dataset_spec(DatasetSpec("easy-vqa:test", "easy-vqa", limit=1)).dialogues[0]
     stages = dialogue.exchanges[0].stages

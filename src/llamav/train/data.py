@@ -402,6 +402,43 @@ def vrc_schema(spec: DatasetSpec) -> Loaded:
     return loaded
 
 
+@ADAPTERS.register("vrc-synth-look")
+def vrc_synth_look(spec: DatasetSpec) -> Loaded:
+    """Practice at seeing on vrc-synth's pictures (`vrc-synth:train?...` with `format:
+    vrc-synth-look`): each picture's template asks the short questions its picture alone answers
+    (`Template.probes`: the count of each colour, what each figure or grid cell holds, a flag's
+    stripes, the R waves of an ECG strip) in place of the benchmark question. A chain reads one or
+    two such facts off its picture among many template sentences; here every answer is one, which
+    is what a vision tower trained from nothing needs. The caption is the sample's; the reasoning
+    states the fact in the chain's own wording. `questions_per_image` probes share a conversation;
+    pictures whose template has no probes (text, digits, scales) are passed over."""
+    from llamav.bench import load_source
+    from llamav.bench.synth import TEMPLATES
+
+    by_name = {t.name: t for t in TEMPLATES}
+    try:
+        benchmark = load_source(spec.source)
+    except Exception as exc:
+        raise DataError(f"{spec.source}: {exc}") from None
+    loaded = Loaded(spec.source, [])
+    for sample in benchmark.samples:
+        template = by_name.get(sample.metadata.get("template", ""))
+        probes = template.probes(sample.metadata["scene"]) if template else []
+        caption = sample_stages(sample)["caption"]
+        for start in range(0, len(probes), spec.questions_per_image):
+            exchanges = tuple(
+                Exchange(probe.question, {
+                    "summary": plan_summary(probe.question), "caption": caption,
+                    "reasoning": f"Step 1: {caption}\nStep 2: {probe.statement}", "conclusion": probe.answer,
+                })
+                for probe in probes[start:start + spec.questions_per_image]
+            )
+            loaded.dialogues.append(Dialogue(f"{sample.id}-look-{start}", sample.image, exchanges, spec.source))
+    if not loaded.dialogues:
+        raise DataError(f"{spec.source}: no questions about what its pictures show (none of its templates has probes)")
+    return loaded
+
+
 # The four LlamaV-o1 requests as the released data words them, and LLaVA-CoT's rewording.
 # Checked in this order: the reasoning request mentions the caption, the others do not overlap.
 _REQUEST_STAGE = (

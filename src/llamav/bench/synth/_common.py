@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import random
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -46,6 +46,15 @@ def by_level(level: int, easy, medium, hard):
     return {1: easy, 2: medium, 3: hard}[level]
 
 
+class Probe(NamedTuple):
+    """A short question the picture alone answers, its answer, and the sentence of a reasoning
+    chain that states it (in the template's own wording)."""
+
+    question: str
+    answer: str
+    statement: str
+
+
 class Template:
     """One kind of problem. Subclasses set the three class attributes and the five methods."""
 
@@ -72,6 +81,14 @@ class Template:
 
     def options(self, scene: Scene) -> list[str] | None:
         return scene.get("options")
+
+    def probes(self, scene: Scene) -> list[Probe]:
+        """What the picture shows, as short questions with answers, computed from the scene: the
+        facts a chain reads off the picture before it reasons. They are training data for seeing
+        (the `vrc-synth-look` format: many picture-grounded answers per picture, where a chain has
+        one or two), never part of the benchmark. Templates whose pictures a small model cannot
+        resolve (text, digits, scales) have none."""
+        return []
 
 
 # -- drawing -------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from llamav.bench.synth._common import DEFAULT_LEVEL, Template, by_level, canvas, font, plural
+from llamav.bench.synth._common import DEFAULT_LEVEL, Probe, Template, by_level, canvas, font, plural
 
 CATEGORY = "Medical Imaging"
 
@@ -78,6 +78,11 @@ class EcgHeartRate(Template):
         draw.text((STRIP_LEFT + 4, top + 4), "Lead II  25 mm/s", font=font(12), fill="black")
         return image
 
+    def probes(self, scene):
+        n = len(scene["peaks_ms"])
+        return [Probe("How many R waves (tall spikes) does the ECG strip show?", str(n),
+                      f"Counting the tall spikes from left to right gives {n} R waves.")]
+
     def chain(self, scene):
         n = len(scene["peaks_ms"])
         rr = scene["rr_ms"] / 1000
@@ -144,6 +149,11 @@ class BloodSmearWbc(Template):
                     lx, ly = x + 7 * math.cos(a), y + 7 * math.sin(a)
                     draw.ellipse((lx - 8, ly - 8, lx + 8, ly + 8), fill=nucleus)
         return image
+
+    def probes(self, scene):
+        n = sum(c["kind"] == "white" for c in scene["cells"])
+        return [Probe("How many white blood cells (larger cells with a dark, lobed nucleus) are visible?", str(n),
+                      f"Scanning the field from top to bottom finds {plural(n, 'white blood cell')}.")]
 
     def chain(self, scene):
         cells = scene["cells"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from llamav.bench.synth._common import COLORS, DEFAULT_LEVEL, Scene, Template, by_level, canvas, shape
+from llamav.bench.synth._common import COLORS, DEFAULT_LEVEL, Probe, Scene, Template, by_level, canvas, shape
 
 CATEGORY = "Complex Visual Perception"
 
@@ -39,6 +39,19 @@ def _region(s: dict) -> str:
     return "in the middle" if (row, col) == ("middle", "centre") else f"at the {row} {col}"
 
 
+def _shape_probes(scene: Scene) -> list[Probe]:
+    """How many shapes of each colour, and of each colour and kind that the picture holds."""
+    shapes = scene["shapes"]
+    probes = []
+    for color, n in sorted(Counter(s["color"] for s in shapes).items()):
+        probes.append(Probe(f"How many {color} shapes are there in the image?", str(n),
+                            f"There {'is' if n == 1 else 'are'} {n} {color} shape{'' if n == 1 else 's'}."))
+    for (color, kind), n in sorted(Counter((s["color"], s["kind"]) for s in shapes).items()):
+        probes.append(Probe(f"How many {color} {kind}s are there in the image?", str(n),
+                            f"There {'is' if n == 1 else 'are'} {n} {color} {kind}{'' if n == 1 else 's'}."))
+    return probes
+
+
 def _render(scene: Scene):
     image, draw = canvas(16 * 2 + GRID_COLS * CELL, 16 * 2 + GRID_ROWS * CELL, (250, 250, 250))
     for s in scene["shapes"]:
@@ -65,6 +78,9 @@ class CountColorShape(Template):
 
     def render(self, scene):
         return _render(scene)
+
+    def probes(self, scene):
+        return _shape_probes(scene)
 
     def chain(self, scene):
         color, kind = scene["color"], scene["kind"]
@@ -105,6 +121,9 @@ class MostCommonColor(Template):
 
     def render(self, scene):
         return _render(scene)
+
+    def probes(self, scene):
+        return _shape_probes(scene)
 
     def chain(self, scene):
         counts = Counter(s["color"] for s in scene["shapes"])

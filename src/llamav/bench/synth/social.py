@@ -6,6 +6,7 @@ import calendar
 
 from llamav.bench.synth._common import (
     DEFAULT_LEVEL,
+    Probe,
     Template,
     by_level,
     canvas,
@@ -99,6 +100,17 @@ class FlagCountry(Template):
             draw.rectangle(box, fill=SHADES[color])
         draw.rectangle((x0, y0, x0 + w, y0 + h), outline=(60, 60, 60), width=1)
         return image
+
+    def probes(self, scene):
+        country = scene["country"]
+        direction, colors = FLAGS[country]
+        first, last = ("nearest the pole", "furthest from the pole") if direction == "vertical" else ("at the top", "at the bottom")
+        return [
+            Probe("What stripes does the flag have?", _describe(country), f"The flag has {_describe(country)}."),
+            Probe(f"What colour is the stripe {first}?", colors[0], f"The stripe {first} is {colors[0]}."),
+            Probe(f"What colour is the stripe {last}?", colors[2], f"The stripe {last} is {colors[2]}."),
+            Probe("Which country's national flag is shown?", country, f"That pattern is the national flag of {country}."),
+        ]
 
     def chain(self, scene):
         country = scene["country"]

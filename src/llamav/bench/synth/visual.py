@@ -5,6 +5,7 @@ from __future__ import annotations
 from llamav.bench.synth._common import (
     COLORS,
     DEFAULT_LEVEL,
+    Probe,
     Scene,
     Template,
     article,
@@ -83,6 +84,16 @@ class SpatialRelation(Template):
             shape(draw, o["kind"], 65 + 90 * o["col"], 65 + 90 * o["row"], 30, COLORS[o["color"]])
         return image
 
+    def probes(self, scene):
+        found = []
+        for o in sorted(scene["objects"], key=lambda o: (o["row"], o["col"])):
+            where = f"row {o['row'] + 1}, column {o['col'] + 1}"
+            found.append(Probe(f"The shapes sit in a 4 x 4 grid. Where is the {_name(o)}?", where,
+                               f"The {_name(o)} is in {where} (counting from the top left)."))
+            found.append(Probe(f"The shapes sit in a 4 x 4 grid. Which shape is in {where}?", _name(o),
+                               f"Row {o['row'] + 1}, column {o['col'] + 1} holds the {_name(o)}."))
+        return found
+
     def chain(self, scene):
         target, ref = self._target(scene)
         dr, dc = DIRECTIONS[scene["relation"]]
@@ -154,6 +165,14 @@ class OddOneOut(Template):
                 draw.ellipse((x - 5, y - 5, x + 5, y + 5), fill="white", outline="black")
             text_center(draw, (cx, 168), str(i + 1), 24)
         return image
+
+    def probes(self, scene):
+        found = []
+        for i, f in enumerate(scene["figures"]):
+            dots = f" with {f['dots']} white dots" if scene["rule"] == "dots" else ""
+            looks = f"{article(f['color'])} {f['kind']}{dots}"
+            found.append(Probe(f"What does figure {i + 1} show?", looks, f"Figure {i + 1} is {looks}."))
+        return found
 
     def chain(self, scene):
         figures, rule = scene["figures"], scene["rule"]
