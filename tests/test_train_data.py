@@ -197,6 +197,31 @@ def test_vrc_synth_look_asks_what_each_picture_shows_in_the_words_of_its_chain()
             assert f" {next(iter(answers.values()))} " in chain
 
 
+def test_vrc_synth_choices_asks_each_choice_question_once_per_rotation_so_every_letter_is_right_once():
+    from llamav import load_source
+    from llamav.answer import read_option
+
+    source = "vrc-synth:train?size=6&seed=2&templates=flag_country,spatial_relation,odd_one_out,ecg_heart_rate"
+    samples = {s.id: s for s in load_source(source).samples}
+    loaded = load_dataset_spec(DatasetSpec(source, "vrc-synth-choices"))
+    asked: dict[str, list] = {}
+    for dialogue in loaded.dialogues:
+        sample = samples[dialogue.id.rsplit("-order-", 1)[0]]
+        assert dialogue.image_bytes() == sample.image
+        asked.setdefault(sample.id, []).append(dialogue.exchanges[0])
+    assert set(asked) == {i for i, s in samples.items() if s.options}  # the ECG strips have no options
+    for sample_id, exchanges in asked.items():
+        sample = samples[sample_id]
+        right = sample.options["ABCD".index(sample.final_answer)]
+        assert exchanges[0].question == sample.question and exchanges[0].stages["conclusion"] == sample.final_answer
+        assert sorted(e.stages["conclusion"] for e in exchanges) == ["A", "B", "C", "D"]
+        for exchange in exchanges:
+            letter = exchange.stages["conclusion"]
+            assert exchange.options[read_option(letter, exchange.options)] == right  # the same option, moved
+            assert f"({letter}) {right}" in exchange.question
+            assert exchange.stages["reasoning"].splitlines()[-1].endswith(f"so the answer is {letter}.")
+
+
 def test_vrc_synth_look_refuses_a_source_whose_pictures_it_has_nothing_to_ask_about():
     with pytest.raises(DataError, match="no questions about what its pictures show"):
         load_dataset_spec(DatasetSpec("vrc-synth:train?size=4&templates=receipt_total", "vrc-synth-look"))

@@ -439,6 +439,42 @@ def vrc_synth_look(spec: DatasetSpec) -> Loaded:
     return loaded
 
 
+@ADAPTERS.register("vrc-synth-choices")
+def vrc_synth_choices(spec: DatasetSpec) -> Loaded:
+    """Practice at answering multiple choice (`vrc-synth:train?...` with `format:
+    vrc-synth-choices`): each multiple-choice sample is asked once per rotation of its options,
+    the correct one taking each letter in turn, with the chain and answer its template writes for
+    that order. A model that names the right option but then gives the letter where answers
+    usually sit learns here to find the letter of what it named: the letters of one picture are
+    uniform, so no prior helps. Samples without options are passed over."""
+    from llamav.bench import load_source
+    from llamav.bench.synth import TEMPLATES
+
+    by_name = {t.name: t for t in TEMPLATES}
+    try:
+        benchmark = load_source(spec.source)
+    except Exception as exc:
+        raise DataError(f"{spec.source}: {exc}") from None
+    loaded = Loaded(spec.source, [])
+    for sample in benchmark.samples:
+        template = by_name.get(sample.metadata.get("template", ""))
+        if template is None or not sample.options:
+            continue
+        scene = sample.metadata["scene"]
+        for turn in range(len(sample.options)):
+            order = {**scene, "options": scene["options"][turn:] + scene["options"][:turn]}
+            steps = [f"Step {n}: {text}" for n, text in enumerate(template.chain(order), start=1)]
+            asked = sample.model_copy(update={
+                "question": template.question(order), "steps": steps, "final_answer": template.solve(order),
+                "options": template.options(order),
+            })
+            exchange = Exchange(asked.question, sample_stages(asked), options=asked.options)
+            loaded.dialogues.append(Dialogue(f"{sample.id}-order-{turn}", sample.image, (exchange,), spec.source))
+    if not loaded.dialogues:
+        raise DataError(f"{spec.source}: no multiple-choice samples")
+    return loaded
+
+
 # The four LlamaV-o1 requests as the released data words them, and LLaVA-CoT's rewording.
 # Checked in this order: the reasoning request mentions the caption, the others do not overlap.
 _REQUEST_STAGE = (
