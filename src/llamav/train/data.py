@@ -402,6 +402,20 @@ def vrc_schema(spec: DatasetSpec) -> Loaded:
     return loaded
 
 
+def _synth_samples(spec: DatasetSpec):
+    """The samples of a vrc-synth source, each with the template that made it (None for a sample
+    that names no known template)."""
+    from llamav.bench import load_source
+    from llamav.bench.synth import TEMPLATES
+
+    by_name = {t.name: t for t in TEMPLATES}
+    try:
+        benchmark = load_source(spec.source)
+    except Exception as exc:
+        raise DataError(f"{spec.source}: {exc}") from None
+    return [(sample, by_name.get(sample.metadata.get("template", ""))) for sample in benchmark.samples]
+
+
 @ADAPTERS.register("vrc-synth-look")
 def vrc_synth_look(spec: DatasetSpec) -> Loaded:
     """Practice at seeing on vrc-synth's pictures (`vrc-synth:train?...` with `format:
@@ -412,17 +426,8 @@ def vrc_synth_look(spec: DatasetSpec) -> Loaded:
     is what a vision tower trained from nothing needs. The caption is the sample's; the reasoning
     states the fact in the chain's own wording. `questions_per_image` probes share a conversation;
     pictures whose template has no probes (text, digits, scales) are passed over."""
-    from llamav.bench import load_source
-    from llamav.bench.synth import TEMPLATES
-
-    by_name = {t.name: t for t in TEMPLATES}
-    try:
-        benchmark = load_source(spec.source)
-    except Exception as exc:
-        raise DataError(f"{spec.source}: {exc}") from None
     loaded = Loaded(spec.source, [])
-    for sample in benchmark.samples:
-        template = by_name.get(sample.metadata.get("template", ""))
+    for sample, template in _synth_samples(spec):
         probes = template.probes(sample.metadata["scene"]) if template else []
         caption = sample_stages(sample)["caption"]
         for start in range(0, len(probes), spec.questions_per_image):
@@ -447,17 +452,8 @@ def vrc_synth_choices(spec: DatasetSpec) -> Loaded:
     that order. A model that names the right option but then gives the letter where answers
     usually sit learns here to find the letter of what it named: the letters of one picture are
     uniform, so no prior helps. Samples without options are passed over."""
-    from llamav.bench import load_source
-    from llamav.bench.synth import TEMPLATES
-
-    by_name = {t.name: t for t in TEMPLATES}
-    try:
-        benchmark = load_source(spec.source)
-    except Exception as exc:
-        raise DataError(f"{spec.source}: {exc}") from None
     loaded = Loaded(spec.source, [])
-    for sample in benchmark.samples:
-        template = by_name.get(sample.metadata.get("template", ""))
+    for sample, template in _synth_samples(spec):
         if template is None or not sample.options:
             continue
         scene = sample.metadata["scene"]
