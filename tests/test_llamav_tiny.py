@@ -4,6 +4,7 @@ a model card that tells the truth about the weights beside it."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,32 @@ def test_it_loads_with_the_standard_auto_classes_and_the_card_states_its_size():
     card = (bundled_checkpoint() / "README.md").read_text()
     stated = int(re.search(r"Parameters: ([\d,]+)", card).group(1).replace(",", ""))
     assert stated == sum(p.numel() for p in model.parameters())
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_the_shipped_weights_were_trained_by_the_recipe_in_configs():
+    from llamav.train import load_config
+    from llamav.train.config import dump_config
+
+    shipped = (bundled_checkpoint() / "llamav-train.yaml").read_text()
+    assert dump_config(load_config(CONFIGS / "llamav-tiny.yaml")) == shipped
+
+
+def test_the_blind_control_is_the_same_recipe_with_every_picture_white():
+    import yaml
+
+    recipe = yaml.safe_load((CONFIGS / "llamav-tiny.yaml").read_text())
+    blind = yaml.safe_load((CONFIGS / "llamav-tiny-blind.yaml").read_text())
+    for stage in blind["stages"]:
+        for dataset in stage["datasets"]:
+            if dataset["source"].startswith("vrc-synth"):
+                assert dataset["source"].endswith("&blank=1")
+                dataset["source"] = dataset["source"].removesuffix("&blank=1")
+            else:
+                assert dataset.pop("blank_images") is True
+    assert blind == recipe
 
 
 def test_generation_stops_at_the_end_of_each_assistant_turn(tiny):
