@@ -185,8 +185,8 @@ def main() -> None:
     parser.add_argument("--base", help="hf:PATH of the model every arm starts from (default: llamav-tiny's recipe "
                         "trained up to its see stage, once, under --out/llamav-tiny)")
     args = parser.parse_args()
-    steps1 = args.steps1 or (6 if args.quick else 150)
-    steps2 = args.steps2 or (10 if args.quick else 350)
+    steps1 = args.steps1 or (6 if args.quick else 100)
+    steps2 = args.steps2 or (10 if args.quick else 250)
     test_size = args.test_size or (16 if args.quick else 160)
     size = max(64, (steps1 + steps2) * args.batch_size)
     bench = f"vrc-synth:test?size={test_size}"
