@@ -376,6 +376,7 @@ def train(
     names = [stage.name for stage in config.stages]
     if until is not None and until not in names:
         raise ConfigError(f"--until {until}: no such stage (stages: {', '.join(names)})")
+    stages = config.stages if until is None else config.stages[: names.index(until) + 1]
     check_output(config, output_dir, resume)
     prepared = prepare(config)
     for name, data in prepared.stages.items():
@@ -390,13 +391,11 @@ def train(
 
     model = processor = None
     folders = []
-    for index, stage in enumerate(config.stages):
+    for index, stage in enumerate(stages):
         folder = output_dir / stage.name
         folders.append(folder)
         if stage_done(folder):
             report(f"stage {stage.name}: done already ({folder})")
-            if stage.name == until:
-                break
             continue
         if model is None:
             if index == 0:
@@ -410,8 +409,6 @@ def train(
         model, processor = train_stage(stage, config, model, processor, prepared.stages[stage.name],
                                        prepared.protocol, folder, resume)
         report(f"stage {stage.name}: saved {folder}")
-        if stage.name == until:
-            break
     return folders
 
 
