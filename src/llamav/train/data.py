@@ -452,6 +452,8 @@ def vrc_synth_choices(spec: DatasetSpec) -> Loaded:
     that order. A model that names the right option but then gives the letter where answers
     usually sit learns here to find the letter of what it named: the letters of one picture are
     uniform, so no prior helps. Samples without options are passed over."""
+    from llamav.bench.synth import reask
+
     loaded = Loaded(spec.source, [])
     for sample, template in _synth_samples(spec):
         if template is None or not sample.options:
@@ -459,11 +461,7 @@ def vrc_synth_choices(spec: DatasetSpec) -> Loaded:
         scene = sample.metadata["scene"]
         for turn in range(len(sample.options)):
             order = {**scene, "options": scene["options"][turn:] + scene["options"][:turn]}
-            steps = [f"Step {n}: {text}" for n, text in enumerate(template.chain(order), start=1)]
-            asked = sample.model_copy(update={
-                "question": template.question(order), "steps": steps, "final_answer": template.solve(order),
-                "options": template.options(order),
-            })
+            asked = reask(sample, template, order)
             exchange = Exchange(asked.question, sample_stages(asked), options=asked.options)
             loaded.dialogues.append(Dialogue(f"{sample.id}-order-{turn}", sample.image, (exchange,), spec.source))
     if not loaded.dialogues:

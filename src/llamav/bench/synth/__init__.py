@@ -50,7 +50,7 @@ from llamav.bench.synth._common import DEFAULT_LEVEL, LETTERS, LEVELS, Template,
 from llamav.bench.vrc import CATEGORIES
 from llamav.records import Sample
 
-__all__ = ["DEFAULT_LEVEL", "DEFAULT_SIZES", "LEVELS", "TEMPLATES", "TEMPLATES_BY_CATEGORY", "Template", "generate", "sample_seed", "scene_split"]
+__all__ = ["DEFAULT_LEVEL", "DEFAULT_SIZES", "LEVELS", "TEMPLATES", "TEMPLATES_BY_CATEGORY", "Template", "generate", "reask", "sample_seed", "scene_split"]
 
 DEFAULT_SIZES = {"test": 320, "train": 5000}
 TEST_SHARE = 8  # one scene in 8 is reserved for the test split
@@ -105,11 +105,9 @@ def _draw_scene(template: Template, split: str, rng: random.Random, used: set[by
             return scene
 
 
-def _make_sample(split: str, index: int, seed: int, used: set[bytes], level: int, blank: bool) -> Sample:
-    template = template_for(index)
-    item_seed = sample_seed(split, index, seed)
-    scene = _draw_scene(template, split, random.Random(item_seed), used, level)
-    used.add(_scene_key(template, scene))
+def _asked(template: Template, scene: dict) -> dict:
+    """What a sample of this scene asks and answers: its question, numbered chain, final answer and
+    options, each written by the template from the scene."""
     steps = template.chain(scene)
     if not 3 <= len(steps) <= 8:
         raise RuntimeError(f"template {template.name} wrote {len(steps)} steps; chains need 3 to 8")
@@ -117,6 +115,26 @@ def _make_sample(split: str, index: int, seed: int, used: set[bytes], level: int
     final_answer = template.solve(scene)
     if options is not None and final_answer not in LETTERS[: len(options)]:
         raise RuntimeError(f"template {template.name} answered {final_answer!r} to a choice question")
+    return {
+        "question": template.question(scene),
+        "steps": [f"Step {n}: {text}" for n, text in enumerate(steps, start=1)],
+        "final_answer": final_answer,
+        "options": options,
+    }
+
+
+def reask(sample: Sample, template: Template, scene: dict) -> Sample:
+    """The same picture asked about a changed scene (its options reordered, say): the question,
+    chain, answer and options rewritten by the template, everything else kept."""
+    return sample.model_copy(update=_asked(template, scene))
+
+
+def _make_sample(split: str, index: int, seed: int, used: set[bytes], level: int, blank: bool) -> Sample:
+    template = template_for(index)
+    item_seed = sample_seed(split, index, seed)
+    scene = _draw_scene(template, split, random.Random(item_seed), used, level)
+    used.add(_scene_key(template, scene))
+    asked = _asked(template, scene)
     # Level 3's records stay exactly as they were before levels existed.
     tag = "" if level == DEFAULT_LEVEL else f"L{level}-"
     image = template.render(scene)
@@ -125,11 +143,8 @@ def _make_sample(split: str, index: int, seed: int, used: set[bytes], level: int
     query = "&".join(([] if level == DEFAULT_LEVEL else [f"level={level}"]) + (["blank=1"] if blank else []))
     return Sample(
         id=f"synth-{split}-{tag}{index:05d}" + ("-blank" if blank else ""),
-        question=template.question(scene),
         image=png_bytes(image),
-        steps=[f"Step {n}: {text}" for n, text in enumerate(steps, start=1)],
-        final_answer=final_answer,
-        options=options,
+        **asked,
         answer_type=template.answer_type,
         category=template.category,
         source=f"vrc-synth:{split}" + (f"?{query}" if query else ""),
