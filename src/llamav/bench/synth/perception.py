@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from llamav.bench.synth._common import COLORS, DEFAULT_LEVEL, Probe, Scene, Template, by_level, canvas, shape
+from llamav.bench.synth._common import COLORS, DEFAULT_LEVEL, Probe, Scene, Template, by_level, canvas, plural, shape
 
 CATEGORY = "Complex Visual Perception"
 
@@ -43,12 +43,11 @@ def _shape_probes(scene: Scene) -> list[Probe]:
     """How many shapes of each colour, and of each colour and kind that the picture holds."""
     shapes = scene["shapes"]
     probes = []
-    for color, n in sorted(Counter(s["color"] for s in shapes).items()):
-        probes.append(Probe(f"How many {color} shapes are there in the image?", str(n),
-                            f"There {'is' if n == 1 else 'are'} {n} {color} shape{'' if n == 1 else 's'}."))
-    for (color, kind), n in sorted(Counter((s["color"], s["kind"]) for s in shapes).items()):
-        probes.append(Probe(f"How many {color} {kind}s are there in the image?", str(n),
-                            f"There {'is' if n == 1 else 'are'} {n} {color} {kind}{'' if n == 1 else 's'}."))
+    counted = [*sorted(Counter(f"{s['color']} shape" for s in shapes).items()),
+               *sorted(Counter(f"{s['color']} {s['kind']}" for s in shapes).items())]
+    for what, n in counted:
+        probes.append(Probe(f"How many {what}s are there in the image?", str(n),
+                            f"There {'is' if n == 1 else 'are'} {plural(n, what)}."))
     return probes
 
 
