@@ -11,7 +11,14 @@ for ROSCOE-SA means):
   `answer,roscoe`), e.g. llamav-tiny and its blind control (the same recipe on blank pictures);
 - the ROSCOE-SA floor: another sample's reference chain of the same category, scored as if it
   were the response (`--write-floor` writes those predictions; score them with `llamav score`);
-- per template, each model's accuracy beside the template majority.
+- per template, each model's accuracy beside the template majority;
+- paired, overall and per category, each scored model against the first one (llamav-tiny against
+  its blind control): the questions only one of the two gets right, and the exact two-sided
+  McNemar p value of that split (a binomial test on the discordant pairs).
+
+`--skip N` leaves out a source's first N samples: with `--bench "vrc-synth:test?size=1600"
+--skip 320` the table is over 1,280 test questions that the default split (its first 320) does
+not hold, a fresh draw to confirm what was measured there.
 
     python benchmarks/tiny_evidence.py --write-floor runs/floor.jsonl
     llamav score runs/floor.jsonl --bench vrc-synth:test --metric roscoe --out runs/floor-scores.jsonl
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter, defaultdict
+from math import comb
 from pathlib import Path
 
 from llamav.bench import load_source
@@ -64,6 +72,14 @@ def majority_baselines(samples, level: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def mcnemar_p(only_first: int, only_second: int) -> float:
+    """Exact two-sided McNemar p: under no difference, each discordant pair is a fair coin."""
+    n, k = only_first + only_second, min(only_first, only_second)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n)
+
+
 def read_scores(path: Path, metric: str) -> dict[str, float | None]:
     values = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -77,13 +93,15 @@ def read_scores(path: Path, metric: str) -> dict[str, float | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bench", default="vrc-synth:test", help="A vrc-synth SOURCE (any level).")
+    parser.add_argument("--skip", type=int, default=0, metavar="N",
+                        help="Leave out the source's first N samples (a fresh draw beyond a split).")
     parser.add_argument("--scores", action="append", default=[], metavar="NAME=PATH",
                         help="`llamav score --out` lines of one model (repeatable).")
     parser.add_argument("--floor", type=Path, help="`llamav score --out` lines of the foreign-chain predictions.")
     parser.add_argument("--write-floor", type=Path, help="Write the foreign-chain predictions here and stop.")
     args = parser.parse_args()
 
-    samples = load_source(args.bench).samples
+    samples = load_source(args.bench).samples[args.skip:]
     if args.write_floor:
         floors = foreign_chains(samples)
         args.write_floor.write_text("".join(p.model_dump_json() + "\n" for p in floors.values()), encoding="utf-8")
@@ -106,7 +124,8 @@ def main() -> None:
     for s in samples:
         groups[s.category].append(s)
     rows = [("all", samples)] + sorted(groups.items())
-    print(f"## Final-answer accuracy, % [95% interval], {args.bench} (n = {len(samples)})\n")
+    skipped = f", its first {args.skip} left out" if args.skip else ""
+    print(f"## Final-answer accuracy, % [95% interval], {args.bench}{skipped} (n = {len(samples)})\n")
     print("| category | n | " + " | ".join(answers) + " |")
     print("|---" * (len(answers) + 2) + "|")
     for name, members in rows:
@@ -119,6 +138,18 @@ def main() -> None:
         for name, members in rows:
             cells = [_cell([v for s in members if (v := steps[k].get(s.id)) is not None], "unit", False)
                      for k in steps]
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    models = [item.partition("=")[0] for item in args.scores]
+    if len(models) > 1:
+        print(f"\n## Paired against {models[0]}: questions right for one model only, exact McNemar p\n")
+        print("| category | " + " | ".join(f"{models[0]} only / {other} only (p)" for other in models[1:]) + " |")
+        print("|---" * len(models) + "|")
+        for name, members in rows:
+            cells = []
+            for other in models[1:]:
+                first = sum(1 for s in members if answers[models[0]][s.id] > answers[other][s.id])
+                second = sum(1 for s in members if answers[other][s.id] > answers[models[0]][s.id])
+                cells.append(f"{first} / {second} ({mcnemar_p(first, second):.3g})")
             print(f"| {name} | " + " | ".join(cells) + " |")
     templates = defaultdict(list)
     for s in samples:

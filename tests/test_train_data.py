@@ -222,6 +222,31 @@ def test_vrc_synth_choices_asks_each_choice_question_once_per_rotation_so_every_
             assert exchange.stages["reasoning"].splitlines()[-1].endswith(f"so the answer is {letter}.")
 
 
+def test_vrc_synth_lookup_asks_for_every_option_by_name_and_the_chain_gives_its_letter():
+    from llamav import load_source
+    from llamav.answer import read_option
+
+    source = "vrc-synth:train?size=4&seed=2&templates=flag_country,ecg_heart_rate"
+    samples = {s.id: s for s in load_source(source).samples}
+    loaded = load_dataset_spec(DatasetSpec(source, "vrc-synth-lookup", questions_per_image=2))
+    asked: dict[str, list] = {}
+    for dialogue in loaded.dialogues:
+        sample = samples[dialogue.id.split("-lookup-")[0]]
+        assert dialogue.image_bytes() == sample.image and len(dialogue.exchanges) == 2
+        asked.setdefault(sample.id, []).extend(dialogue.exchanges)
+    assert set(asked) == {i for i, s in samples.items() if s.options}  # the ECG strips have no options
+    for sample_id, exchanges in asked.items():
+        options = samples[sample_id].options
+        # each of the 4 rotations asks for each of the 4 options: 16 lookups, each letter right 4 times
+        assert len(exchanges) == 16 and sorted(e.stages["conclusion"] for e in exchanges) == sorted("ABCD" * 4)
+        for exchange in exchanges:
+            letter = exchange.stages["conclusion"]
+            named = exchange.options[read_option(letter, exchange.options)]
+            assert sorted(exchange.options) == sorted(options)
+            assert exchange.question.startswith(f"Which option is {named}?") and f"({letter}) {named}" in exchange.question
+            assert exchange.stages["reasoning"].endswith(f"The matching option is ({letter}) {named}, so the answer is {letter}.")
+
+
 def test_vrc_synth_look_refuses_a_source_whose_pictures_it_has_nothing_to_ask_about():
     with pytest.raises(DataError, match="no questions about what its pictures show"):
         load_dataset_spec(DatasetSpec("vrc-synth:train?size=4&templates=receipt_total", "vrc-synth-look"))

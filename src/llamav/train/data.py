@@ -469,6 +469,46 @@ def vrc_synth_choices(spec: DatasetSpec) -> Loaded:
     return loaded
 
 
+@ADAPTERS.register("vrc-synth-lookup")
+def vrc_synth_lookup(spec: DatasetSpec) -> Loaded:
+    """Practice at the last step of a choice question alone (`vrc-synth:train?...` with `format:
+    vrc-synth-lookup`): a chain names an option ("the national flag of Mali") and then must give
+    the letter that option has in the question. Here the question names the option outright
+    ("Which option is Mali?") over the sample's own choices, and the chain ends as a template's
+    does ("The matching option is (C) Mali, so the answer is C"). Every option of every rotation
+    is asked, so each conversation holds `questions_per_image` lookups, the letter is worth
+    nothing without the lookup, and the picture is no help at all: the drill is the same for a
+    model trained blind. In a whole chain the letter is one token of hundreds; here it is what
+    every exchange is about."""
+    from llamav.answer import LETTERS
+    from llamav.bench.synth._common import with_choices
+
+    loaded = Loaded(spec.source, [])
+    for sample, _ in _synth_samples(spec):
+        if not sample.options:
+            continue
+        rng = random.Random(sample.id)
+        caption = sample_stages(sample)["caption"]
+        for turn in range(len(sample.options)):
+            options = sample.options[turn:] + sample.options[:turn]
+            asked = rng.sample(range(len(options)), len(options))
+            for start in range(0, len(asked), spec.questions_per_image):
+                exchanges = []
+                for k in asked[start:start + spec.questions_per_image]:
+                    letter, text = LETTERS[k], options[k]
+                    question = with_choices(f"Which option is {text}?", options)
+                    exchanges.append(Exchange(question, {
+                        "summary": plan_summary(question), "caption": caption,
+                        "reasoning": f"Step 1: The question asks for {text}.\n"
+                                     f"Step 2: The matching option is ({letter}) {text}, so the answer is {letter}.",
+                        "conclusion": letter,
+                    }, options=options))
+                loaded.dialogues.append(Dialogue(f"{sample.id}-lookup-{turn}-{start}", sample.image, tuple(exchanges), spec.source))
+    if not loaded.dialogues:
+        raise DataError(f"{spec.source}: no multiple-choice samples")
+    return loaded
+
+
 # The four LlamaV-o1 requests as the released data words them, and LLaVA-CoT's rewording.
 # Checked in this order: the reasoning request mentions the caption, the others do not overlap.
 _REQUEST_STAGE = (
