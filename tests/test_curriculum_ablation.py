@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from benchmarks_support import load_benchmark
 
 from llamav.train import load_config
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "curriculum_ablation.py"
 
 
 @pytest.fixture(scope="module")
 def ablation():
-    spec = importlib.util.spec_from_file_location("curriculum_ablation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("curriculum_ablation")
 
 
 def test_every_arm_starts_from_the_shared_base_and_trains_the_same_number_of_steps(ablation):
