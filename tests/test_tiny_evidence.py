@@ -1,4 +1,4 @@
-"""benchmarks/tiny_evidence.py: the paired test that says whether llamav-tiny beats its blind control."""
+"""benchmarks/tiny_evidence.py and lookup_capacity.py: the measurements behind llamav-tiny's model card."""
 
 from __future__ import annotations
 
@@ -18,3 +18,23 @@ def test_mcnemar_p_is_the_two_sided_exact_binomial_test_on_the_discordant_pairs(
     assert evidence.mcnemar_p(32, 18) == pytest.approx(0.0649086, abs=1e-6)
     assert evidence.mcnemar_p(18, 32) == evidence.mcnemar_p(32, 18)
     assert evidence.mcnemar_p(7, 7) == 1.0 and evidence.mcnemar_p(0, 0) == 1.0
+
+
+def test_the_lookup_capacity_probe_asks_for_one_option_and_its_target_is_that_options_letter():
+    import random
+
+    from transformers import AutoTokenizer
+
+    from llamav.models.tiny import bundled_checkpoint
+
+    probe = load_benchmark("lookup_capacity")
+    tokenizer = AutoTokenizer.from_pretrained(bundled_checkpoint())
+    options = ["Guinea", "Romania", "Mali", "Estonia"]
+    rng = random.Random(3)
+    for _ in range(8):
+        ids, letter = probe.encode(tokenizer, options, rng)
+        prompt = tokenizer.decode(ids)
+        assert prompt.startswith("Choices: (A) Guinea (B) Romania (C) Mali (D) Estonia. Which option is ")
+        asked = prompt.removeprefix("Choices: (A) Guinea (B) Romania (C) Mali (D) Estonia. Which option is ")
+        assert asked.endswith("? (")
+        assert tokenizer.decode([letter]) == "ABCD"[options.index(asked[:-3])]
