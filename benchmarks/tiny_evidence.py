@@ -111,8 +111,10 @@ def main() -> None:
     level = samples[0].metadata.get("level", DEFAULT_LEVEL)
     answers = majority_baselines(samples, level)
     steps: dict[str, dict[str, float | None]] = {}
+    models = []  # the scored models, in the order given: the paired table compares each with the first
     for item in args.scores:
         name, _, path = item.partition("=")
+        models.append(name)
         # A sample without a prediction or with a failed one is wrong: the benchmark is the denominator.
         got = read_scores(Path(path), "answer")
         answers[name] = {s.id: got.get(s.id) or 0.0 for s in samples}
@@ -139,7 +141,6 @@ def main() -> None:
             cells = [_cell([v for s in members if (v := steps[k].get(s.id)) is not None], "unit", False)
                      for k in steps]
             print(f"| {name} | " + " | ".join(cells) + " |")
-    models = [item.partition("=")[0] for item in args.scores]
     if len(models) > 1:
         print(f"\n## Paired against {models[0]}: questions right for one model only, exact McNemar p\n")
         print("| category | " + " | ".join(f"{models[0]} only / {other} only (p)" for other in models[1:]) + " |")

@@ -444,6 +444,12 @@ def vrc_synth_look(spec: DatasetSpec) -> Loaded:
     return loaded
 
 
+def _rotations(items: list) -> list[list]:
+    """Every rotation of a list of options: in turn each option comes first, and each takes every
+    letter once."""
+    return [items[turn:] + items[:turn] for turn in range(len(items))]
+
+
 @ADAPTERS.register("vrc-synth-choices")
 def vrc_synth_choices(spec: DatasetSpec) -> Loaded:
     """Practice at answering multiple choice (`vrc-synth:train?...` with `format:
@@ -459,9 +465,8 @@ def vrc_synth_choices(spec: DatasetSpec) -> Loaded:
         if template is None or not sample.options:
             continue
         scene = sample.metadata["scene"]
-        for turn in range(len(sample.options)):
-            order = {**scene, "options": scene["options"][turn:] + scene["options"][:turn]}
-            asked = reask(sample, template, order)
+        for turn, options in enumerate(_rotations(scene["options"])):
+            asked = reask(sample, template, {**scene, "options": options})
             exchange = Exchange(asked.question, sample_stages(asked), options=asked.options)
             loaded.dialogues.append(Dialogue(f"{sample.id}-order-{turn}", sample.image, (exchange,), spec.source))
     if not loaded.dialogues:
@@ -489,8 +494,7 @@ def vrc_synth_lookup(spec: DatasetSpec) -> Loaded:
             continue
         rng = random.Random(sample.id)
         caption = sample_stages(sample)["caption"]
-        for turn in range(len(sample.options)):
-            options = sample.options[turn:] + sample.options[:turn]
+        for turn, options in enumerate(_rotations(sample.options)):
             asked = rng.sample(range(len(options)), len(options))
             for start in range(0, len(asked), spec.questions_per_image):
                 exchanges = []
