@@ -247,6 +247,37 @@ def test_vrc_synth_lookup_asks_for_every_option_by_name_and_the_chain_gives_its_
             assert exchange.stages["reasoning"].endswith(f"The matching option is ({letter}) {named}, so the answer is {letter}.")
 
 
+def test_option_check_ends_a_choice_chain_by_reading_the_options_in_order_up_to_the_answer():
+    source = "vrc-synth:train?size=16&seed=5&templates=flag_country,clock_reading,ecg_heart_rate"
+    plain = load_dataset_spec(DatasetSpec(source, "vrc-synth")).dialogues
+    checked = load_dataset_spec(DatasetSpec(source, "vrc-synth", option_check=True)).dialogues
+    assert [d.id for d in checked] == [d.id for d in plain]
+    letters = []
+    for before, after in zip(plain, checked):
+        (old,), (new,) = before.exchanges, after.exchanges
+        assert new.question == old.question and new.stages["conclusion"] == old.stages["conclusion"]
+        old_steps, new_steps = old.stages["reasoning"].split("\n"), new.stages["reasoning"].split("\n")
+        assert new_steps[:-1] == old_steps[:-1]  # only the last step changes
+        if not old.options:  # an ECG strip asks for a number: nothing to check
+            assert new_steps == old_steps
+            continue
+        letter = old.stages["conclusion"]
+        k = "ABCD".index(letter)
+        checks = [f"({'ABCD'[i]}) {old.options[i]}: no" for i in range(k)] + [f"({letter}) {old.options[k]}: yes"]
+        assert new_steps[-1] == f"Step {len(old_steps)}: Checking the options in order: {'; '.join(checks)}, so the answer is {letter}."
+        letters.append(letter)
+    assert len(set(letters)) >= 3  # the check is as long as the answer's place in the list
+
+
+def test_option_check_leaves_a_chain_alone_when_its_last_step_names_another_option_than_its_letter():
+    from llamav.train.data import Dialogue, Exchange, check_options
+
+    options = ["Peru", "Mali", "Chad"]
+    wrong = "Step 1: Red, yellow, green.\nStep 2: The matching option is (B) Chad, so the answer is B."
+    dialogue = Dialogue("x", b"", (Exchange("Which flag?", {"reasoning": wrong, "conclusion": "B"}, options),))
+    assert check_options(dialogue).exchanges[0].stages["reasoning"] == wrong
+
+
 def test_vrc_synth_look_refuses_a_source_whose_pictures_it_has_nothing_to_ask_about():
     with pytest.raises(DataError, match="no questions about what its pictures show"):
         load_dataset_spec(DatasetSpec("vrc-synth:train?size=4&templates=receipt_total", "vrc-synth-look"))

@@ -105,6 +105,10 @@ class DatasetConfig(_Strict):
     # Paint every picture white (same size): the "blind" control of a recipe, which learns only
     # what the text alone teaches.
     blank_images: bool = False
+    # End each multiple-choice chain of vrc-synth's wording by checking the options in order up
+    # to the one it named ("(A) Ireland: no; (B) Bulgaria: yes, so the answer is B.") instead of
+    # "The matching option is (B) Bulgaria, so the answer is B." (train/data.py, check_options).
+    option_check: bool = False
 
     @model_validator(mode="after")
     def _format(self) -> DatasetConfig:

@@ -160,6 +160,7 @@ class DatasetSpec:
     image_root: str | None = None
     limit: int | None = None
     questions_per_image: int = 1
+    option_check: bool = False
 
 
 Adapter = Callable[[DatasetSpec], Loaded]
@@ -192,7 +193,43 @@ def load_dataset_spec(spec: DatasetSpec) -> Loaded:
     loaded = adapter(spec)
     if spec.limit is not None:
         loaded.dialogues = loaded.dialogues[: spec.limit]
+    if spec.option_check:
+        loaded.dialogues = [check_options(d) for d in loaded.dialogues]
     return loaded
+
+
+# The last step of a vrc-synth multiple-choice chain (`bench.synth._common.choice_conclusion`).
+_MATCHING_OPTION = re.compile(r"The matching option is \(([A-J])\) (.+), so the answer is \1\.$")
+
+
+def option_check_step(options: list[str], letter: str) -> str:
+    """The options read in order up to the one the chain found: "Checking the options in order:
+    (A) Ireland: no; (B) Bulgaria: yes, so the answer is B." """
+    from llamav.answer import LETTERS
+
+    k = LETTERS.index(letter)
+    checks = [f"({LETTERS[i]}) {options[i]}: no" for i in range(k)] + [f"({letter}) {options[k]}: yes"]
+    return f"Checking the options in order: {'; '.join(checks)}, so the answer is {letter}."
+
+
+def check_options(dialogue: Dialogue) -> Dialogue:
+    """The dialogue with each multiple-choice chain ending in an option check (`option_check`)
+    instead of "The matching option is (B) Bulgaria, so the answer is B.".
+
+    Why: a chain names the option it found (the flag of Bulgaria) and must then give the letter
+    that option has in the question, a lookup by content that a small text model learns only from
+    about 10^5 examples (benchmarks/lookup_capacity.py). Read in order, each option is copied with
+    its letter and compared with the named one, and the letter to answer stands right before the
+    "yes": copying, comparing and a short look back are easier steps than a lookup."""
+    exchanges = []
+    for exchange in dialogue.exchanges:
+        steps = exchange.stages.get("reasoning", "").split("\n")
+        found = _MATCHING_OPTION.search(steps[-1]) if exchange.options else None
+        if found and found.group(2) == exchange.options[ord(found.group(1)) - ord("A")]:
+            steps[-1] = steps[-1][: found.start()] + option_check_step(exchange.options, found.group(1))
+            exchange = Exchange(exchange.question, {**exchange.stages, "reasoning": "\n".join(steps)}, exchange.options)
+        exchanges.append(exchange)
+    return Dialogue(dialogue.id, dialogue.image, tuple(exchanges), dialogue.source)
 
 
 def mix(parts: list[tuple[list[Dialogue], float]], seed: int) -> list[Dialogue]:

@@ -64,7 +64,8 @@ def load_stage_data(stage: StageConfig, protocol: ReasoningProtocol, seed: int) 
     parts, skipped, per_dataset = [], [], {}
     loss = tuple(stage.loss_turns)
     for entry in stage.datasets:
-        spec = DatasetSpec(entry.source, entry.format, entry.image_root, entry.limit, entry.questions_per_image)
+        spec = DatasetSpec(entry.source, entry.format, entry.image_root, entry.limit, entry.questions_per_image,
+                           entry.option_check)
         try:
             loaded = load_dataset_spec(spec)
         except DataError as exc:
