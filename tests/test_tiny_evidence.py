@@ -30,11 +30,26 @@ def test_the_lookup_capacity_probe_asks_for_one_option_and_its_target_is_that_op
     probe = load_benchmark("lookup_capacity")
     tokenizer = AutoTokenizer.from_pretrained(bundled_checkpoint())
     options = ["Guinea", "Romania", "Mali", "Estonia"]
+    listed = "Choices: (A) Guinea (B) Romania (C) Mali (D) Estonia. Which option is "
     rng = random.Random(3)
     for _ in range(8):
-        ids, letter = probe.encode(tokenizer, options, rng)
-        prompt = tokenizer.decode(ids)
-        assert prompt.startswith("Choices: (A) Guinea (B) Romania (C) Mali (D) Estonia. Which option is ")
-        asked = prompt.removeprefix("Choices: (A) Guinea (B) Romania (C) Mali (D) Estonia. Which option is ")
-        assert asked.endswith("? (")
-        assert tokenizer.decode([letter]) == "ABCD"[options.index(asked[:-3])]
+        prompt_ids, target_ids = probe.encode(tokenizer, options, rng)
+        prompt = tokenizer.decode(prompt_ids)
+        assert prompt.startswith(listed) and prompt.endswith("? (")
+        asked = prompt.removeprefix(listed)[:-3]
+        assert tokenizer.decode(target_ids) == "ABCD"[options.index(asked)]
+    for _ in range(8):
+        prompt_ids, target_ids = probe.encode(tokenizer, options, rng, "check")
+        asked = tokenizer.decode(prompt_ids).removeprefix(listed)[:-1]
+        letter = "ABCD"[options.index(asked)]
+        check = tokenizer.decode(target_ids)
+        assert check.startswith(" Checking the options in order: (A) Guinea: ")
+        assert check.endswith(f"({letter}) {asked}: yes, so the answer is {letter}.") and check.count(": no") == "ABCD".index(letter)
+
+
+def test_the_copy_task_repeats_a_run_of_ordinary_tokens():
+    import random
+
+    probe = load_benchmark("lookup_capacity")
+    runs = probe.copy_batch(list(range(8, 1024)), random.Random(0), 4)
+    assert runs.shape == (4, 40) and (runs[:, :20] == runs[:, 20:]).all() and runs.min() >= 8
