@@ -17,6 +17,10 @@ again, loss on the repeat), the task on which transformers grow induction heads 
 token was before and say what came next"): the lookup is that mechanism keyed on an option's text.
 The copy accuracy on held-out runs is printed when the copy steps end.
 
+`--init shipped` starts from the shipped llamav-tiny's text model instead of from scratch (its
+sizes, one KV head; `--kv-heads`, `--hidden` and `--layers` are then ignored): does what it
+learnt in the curriculum make the lookup quicker to learn?
+
 `--format check` asks for the options checked in order instead of the letter alone, as the
 training option `option_check` writes a chain's last step; a lookup then counts as right when
 every token of the check is (teacher-forced: what greedy decoding would write).
@@ -25,6 +29,7 @@ every token of the check is (teacher-forced: what greedy decoding would write).
     python benchmarks/lookup_capacity.py --steps 6000 --kv-heads 1 --hidden 256
     python benchmarks/lookup_capacity.py --steps 2000 --kv-heads 1 --copy-steps 1000
     python benchmarks/lookup_capacity.py --steps 2000 --kv-heads 1 --format check [--copy-steps 1000]
+    python benchmarks/lookup_capacity.py --steps 2000 --kv-heads 1 --init shipped
 """
 
 from __future__ import annotations
@@ -120,6 +125,17 @@ def train_copy(model, args: argparse.Namespace, vocab: list[int]) -> float:
         return copy_accuracy(model, copy_batch(vocab, random.Random(args.seed + 3), 256))
 
 
+def shipped_text_model() -> LlamaForCausalLM:
+    """The shipped llamav-tiny's text model (its Llama and output head, the picture left out)."""
+    from transformers import AutoModelForImageTextToText
+
+    llava = AutoModelForImageTextToText.from_pretrained(bundled_checkpoint())
+    model = LlamaForCausalLM(llava.config.text_config)
+    model.model.load_state_dict(llava.model.language_model.state_dict())
+    model.lm_head.load_state_dict(llava.lm_head.state_dict())
+    return model
+
+
 def run(kv_heads: int, args: argparse.Namespace, tokenizer, train, test) -> list[tuple[int, float]]:
     steps, seed = args.steps, args.seed
     torch.manual_seed(seed)
@@ -128,7 +144,7 @@ def run(kv_heads: int, args: argparse.Namespace, tokenizer, train, test) -> list
         num_hidden_layers=args.layers, num_attention_heads=4, num_key_value_heads=kv_heads,
         max_position_embeddings=640,
     )
-    model = LlamaForCausalLM(config)
+    model = LlamaForCausalLM(config) if args.init == "scratch" else shipped_text_model()
     if args.copy_steps:
         added = set(tokenizer.get_added_vocab().values())  # the chat's special tokens
         copied = train_copy(model, args, [i for i in range(len(tokenizer)) if i not in added])
@@ -164,6 +180,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--format", choices=("letter", "check"), default="letter",
                         help="letter: the letter alone; check: the options checked in order (option_check).")
+    parser.add_argument("--init", choices=("scratch", "shipped"), default="scratch",
+                        help="scratch: a new Llama of the sizes given; shipped: llamav-tiny's trained text model.")
     parser.add_argument("--copy-steps", type=int, default=0, help="Copy-task steps before the lookup (induction heads).")
     args = parser.parse_args()
 
@@ -171,7 +189,7 @@ def main() -> None:
     train, test = option_lists("train", 4000), option_lists("test", 800)
     print(f"{len(train)} training and {len(test)} held-out option lists; one lookup a sequence, "
           f"{args.steps} steps of {args.batch_size}, lr {args.lr}; {args.layers} layers, {args.hidden} wide; "
-          f"{args.copy_steps} copy steps first; target: {args.format}\n")
+          f"{args.copy_steps} copy steps first; target: {args.format}; from {args.init}\n")
     print("| KV heads | held-out lookup accuracy as training goes (step: %) | wall s |")
     print("|---|---|---|")
     for kv in (int(k) for k in args.kv_heads.split(",")):

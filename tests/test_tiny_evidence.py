@@ -53,3 +53,17 @@ def test_the_copy_task_repeats_a_run_of_ordinary_tokens():
     probe = load_benchmark("lookup_capacity")
     runs = probe.copy_batch(list(range(8, 1024)), random.Random(0), 4)
     assert runs.shape == (4, 40) and (runs[:, :20] == runs[:, 20:]).all() and runs.min() >= 8
+
+
+def test_the_shipped_text_model_is_llamav_tinys_own_on_text_without_a_picture():
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from llamav.models.tiny import bundled_checkpoint
+
+    probe = load_benchmark("lookup_capacity")
+    text_model = probe.shipped_text_model().eval()
+    llava = AutoModelForImageTextToText.from_pretrained(bundled_checkpoint()).eval()
+    input_ids = torch.tensor([[1, 5, 300, 301, 302, 7, 6]])
+    with torch.no_grad():
+        assert torch.allclose(text_model(input_ids=input_ids).logits, llava(input_ids=input_ids).logits, atol=1e-5)
