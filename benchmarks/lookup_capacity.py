@@ -139,12 +139,14 @@ def shipped_text_model() -> LlamaForCausalLM:
 def run(kv_heads: int, args: argparse.Namespace, tokenizer, train, test) -> list[tuple[int, float]]:
     steps, seed = args.steps, args.seed
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=args.hidden, intermediate_size=3 * args.hidden,
-        num_hidden_layers=args.layers, num_attention_heads=4, num_key_value_heads=kv_heads,
-        max_position_embeddings=640,
-    )
-    model = LlamaForCausalLM(config) if args.init == "scratch" else shipped_text_model()
+    if args.init == "shipped":
+        model = shipped_text_model()
+    else:
+        model = LlamaForCausalLM(LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=args.hidden, intermediate_size=3 * args.hidden,
+            num_hidden_layers=args.layers, num_attention_heads=4, num_key_value_heads=kv_heads,
+            max_position_embeddings=640,
+        ))
     if args.copy_steps:
         added = set(tokenizer.get_added_vocab().values())  # the chat's special tokens
         copied = train_copy(model, args, [i for i in range(len(tokenizer)) if i not in added])
