@@ -178,6 +178,23 @@ def test_two_stages_train_and_each_saves_a_model_the_auto_classes_load(tmp_path)
 
 
 
+def test_resume_refuses_another_recipe_but_not_a_saved_config_from_before_an_option_existed(tmp_path):
+    from llamav.train.config import dump_config
+    from llamav.train.run import CONFIG_FILE, check_output
+
+    config = load_config(None, raw=tiny_config())
+    (tmp_path / CONFIG_FILE).write_text(dump_config(config))
+    check_output(config, tmp_path, resume=True)
+    other = load_config(None, raw=tiny_config(seed=7))
+    with pytest.raises(TrainError, match="the config differs"):
+        check_output(other, tmp_path, resume=True)
+    # a run saved before `option_check` existed: the same recipe, with the option at its default
+    older = "".join(line for line in dump_config(config).splitlines(keepends=True) if "option_check" not in line)
+    assert older != dump_config(config)
+    (tmp_path / CONFIG_FILE).write_text(older)
+    check_output(config, tmp_path, resume=True)
+
+
 def test_until_stops_after_the_named_stage_and_resume_goes_on_from_its_model(tmp_path):
     config = load_config(None, raw=tiny_config())
     first = train(config, output_dir=tmp_path / "run", until="summary-caption", report=lambda line: None)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from llamav.reasoning.protocols import PROTOCOLS, ReasoningProtocol
-from llamav.train.config import ConfigError, StageConfig, TrainConfig, dump_config
+from llamav.train.config import ConfigError, StageConfig, TrainConfig, dump_config, load_config
 from llamav.train.conversation import IGNORE_INDEX, ConversationError, Rendered, build_messages, render
 from llamav.train.data import BlankImage, DatasetSpec, DataError, Dialogue, Skipped, load_dataset_spec, mix
 
@@ -347,7 +347,9 @@ def check_output(config: TrainConfig, output_dir: Path, resume: bool) -> None:
         return
     if not saved.is_file():
         raise TrainError(f"--resume: {output_dir} holds no run to resume (no {CONFIG_FILE})")
-    if saved.read_text() != dump_config(config):
+    # Compared as read by today's config model, so that an option added since the run started,
+    # at its default, is no difference.
+    if dump_config(load_config(saved)) != dump_config(config):
         raise TrainError(f"--resume: the config differs from the one {output_dir} was started with "
                          f"({saved}); resume with the same config and overrides")
 
