@@ -276,6 +276,10 @@ def test_option_check_leaves_a_chain_alone_when_its_last_step_names_another_opti
     wrong = "Step 1: Red, yellow, green.\nStep 2: The matching option is (B) Chad, so the answer is B."
     dialogue = Dialogue("x", b"", (Exchange("Which flag?", {"reasoning": wrong, "conclusion": "B"}, options),))
     assert check_options(dialogue).exchanges[0].stages["reasoning"] == wrong
+    # nor when its letter is beyond the options
+    beyond = "Step 1: Red, yellow, green.\nStep 2: The matching option is (D) Chad, so the answer is D."
+    dialogue = Dialogue("y", b"", (Exchange("Which flag?", {"reasoning": beyond, "conclusion": "D"}, options),))
+    assert check_options(dialogue).exchanges[0].stages["reasoning"] == beyond
 
 
 def test_vrc_synth_look_refuses_a_source_whose_pictures_it_has_nothing_to_ask_about():

@@ -17,7 +17,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -221,15 +221,19 @@ def check_options(dialogue: Dialogue) -> Dialogue:
     about 10^5 examples (benchmarks/lookup_capacity.py). Read in order, each option is copied with
     its letter and compared with the named one, and the letter to answer stands right before the
     "yes": copying, comparing and a short look back are easier steps than a lookup."""
+    from llamav.answer import LETTERS
+
     exchanges = []
     for exchange in dialogue.exchanges:
+        options = exchange.options or []
         steps = exchange.stages.get("reasoning", "").split("\n")
-        found = _MATCHING_OPTION.search(steps[-1]) if exchange.options else None
-        if found and found.group(2) == exchange.options[ord(found.group(1)) - ord("A")]:
-            steps[-1] = steps[-1][: found.start()] + option_check_step(exchange.options, found.group(1))
-            exchange = Exchange(exchange.question, {**exchange.stages, "reasoning": "\n".join(steps)}, exchange.options)
+        found = _MATCHING_OPTION.search(steps[-1]) if options else None
+        k = LETTERS.index(found.group(1)) if found else -1
+        if 0 <= k < len(options) and found.group(2) == options[k]:  # the letter names that option
+            steps[-1] = steps[-1][: found.start()] + option_check_step(options, found.group(1))
+            exchange = replace(exchange, stages={**exchange.stages, "reasoning": "\n".join(steps)})
         exchanges.append(exchange)
-    return Dialogue(dialogue.id, dialogue.image, tuple(exchanges), dialogue.source)
+    return replace(dialogue, exchanges=tuple(exchanges))
 
 
 def mix(parts: list[tuple[list[Dialogue], float]], seed: int) -> list[Dialogue]:
