@@ -112,6 +112,33 @@ def test_several_questions_about_one_image_share_one_conversation(processor):
     assert rendered.text.count("Please generate the final answer.") == 2
 
 
+def test_a_text_only_dataset_is_asked_with_no_image_token_and_batches_beside_pictures(processor):
+    """`text_only` drops a dataset's pictures: its conversations have no image token, and a batch
+    that mixes them with pictured ones passes only the pictures that have a token, the labels in
+    place for both."""
+    from llamav.train.config import StageConfig
+    from llamav.train.run import load_stage_data
+
+    stage = StageConfig(name="s", loss_turns=["reasoning"], datasets=[
+        {"source": "vrc-synth:train?size=2"}, {"source": "vrc-synth:train?size=2", "text_only": True}])
+    data = load_stage_data(stage, PROTOCOLS.get("llamav-o1"), seed=0)
+    pictured = [d for d in data.dialogues if d.image is not None]
+    text_only = [d for d in data.dialogues if d.image is None]
+    assert len(pictured) == len(text_only) == 2
+    assert [d.exchanges for d in pictured] == [d.exchanges for d in text_only]
+    protocol = PROTOCOLS.get("llamav-o1")
+    dialogues = [pictured[0], text_only[0], text_only[1]]
+    rows = [render(d, protocol, ("reasoning",), processor) for d in dialogues]
+    assert rows[0].text.count("<image>") == 1 and "<image>" not in rows[1].text + rows[2].text
+    batch = Collator(processor, 10**6)(rows)
+    assert batch["pixel_values"].shape[0] == 1
+    for i, dialogue in enumerate(dialogues):
+        labelled = [t for t, label in zip(batch["input_ids"][i].tolist(), batch["labels"][i].tolist())
+                    if label != IGNORE_INDEX]
+        assert processor.tokenizer.decode(labelled) == dialogue.exchanges[0].stages["reasoning"] + "<|end|>\n"
+    assert "pixel_values" not in Collator(processor, 10**6)(rows[1:])
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -120,6 +147,8 @@ def test_several_questions_about_one_image_share_one_conversation(processor):
         ({"stages": [{"name": "a", "datasets": [{"source": "x.jsonl"}], "loss_turns": ["summary"]}]}, "say its format"),
         ({"stages": [{"name": "a", "datasets": [{"source": "vrc-synth:train"}], "loss_turns": ["verdict"]}]}, "unknown turn"),
         ({"model": {"base": "tiny-random", "scratch": {}}}, "exactly one of"),
+        ({"stages": [{"name": "a", "datasets": [{"source": "vrc-synth:train", "text_only": True, "blank_images": True}],
+                      "loss_turns": ["summary"]}]}, "exclude each other"),
         ({"model": {"base": "openai:gpt-4o"}}, "model: base 'openai:gpt-4o' is not hf:ID_OR_PATH"),
     ],
 )

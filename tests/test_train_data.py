@@ -371,6 +371,12 @@ def test_the_label_mask_holds_for_llama_3_2_visions_processor_too(tmp_path):
     assert tokenizer.decode(labelled) == STAGE_TEXT["caption"] + "<|end|>\n" + STAGE_TEXT["conclusion"] + "<|end|>\n"
     cut = Collator(processor, 40)([rendered])
     assert cut["input_ids"].shape[1] == cut["cross_attention_mask"].shape[1] == 40
+    # a text-only dialogue batches beside it, with no image of its own
+    text_only = render(Dialogue("t", None, dialogue.exchanges), PROTOCOLS.get("llamav-o1"), ("caption",), processor)
+    mixed = Collator(processor, 10**6)([rendered, text_only])
+    assert mixed["pixel_values"].shape[0] == 2 and mixed["cross_attention_mask"][1].sum() == 0
+    labelled = [t for t, label in zip(mixed["input_ids"][1].tolist(), mixed["labels"][1].tolist()) if label != IGNORE_INDEX]
+    assert tokenizer.decode(labelled) == STAGE_TEXT["caption"] + "<|end|>\n"
 
 
 def test_a_row_whose_image_cannot_be_read_is_skipped_with_its_reason_before_training(tmp_path):

@@ -109,9 +109,15 @@ class DatasetConfig(_Strict):
     # to the one it named ("(A) Ireland: no; (B) Bulgaria: yes, so the answer is B.") instead of
     # "The matching option is (B) Bulgaria, so the answer is B." (train/data.py, check_options).
     option_check: bool = False
+    # Ask the questions with no picture at all (no image token, no pixels): for drills that are
+    # about the text alone, such as finding an option's letter, where the picture's tokens would
+    # only lengthen every row.
+    text_only: bool = False
 
     @model_validator(mode="after")
     def _format(self) -> DatasetConfig:
+        if self.blank_images and self.text_only:
+            raise ValueError("blank_images and text_only exclude each other: a text-only dialogue has no picture to blank")
         if self.format is None:
             self.format = guess_format(self.source)
             if self.format is None:

@@ -65,7 +65,7 @@ def build_messages(
     if last is None:
         raise ConversationError(f"no turn of {', '.join(loss_stages)}")
     planned = planned[: last + 1]
-    conversation = Conversation([segment for segment, _ in planned], has_image=True)
+    conversation = Conversation([segment for segment, _ in planned], has_image=dialogue.image is not None)
     turns = []
     for segment, exchange in planned:
         conversation.request(segment)
@@ -76,7 +76,8 @@ def build_messages(
 
 @dataclass
 class Rendered:
-    """A dialogue ready for the collator: the text, the image, and the labels of its tail.
+    """A dialogue ready for the collator: the text, the image (None for a text-only dialogue),
+    and the labels of its tail.
 
     `tail_ids` are the tokens from the first one with loss to the end, `tail_labels` their labels
     (IGNORE_INDEX where no loss). The processor adds image tokens only before the first answer, so

@@ -99,14 +99,18 @@ class BlankImage:
 
 @dataclass(frozen=True)
 class Dialogue:
-    """One training conversation: an image and one or more exchanges about it, in order."""
+    """One training conversation: an image and one or more exchanges about it, in order. With no
+    image (None: a dataset read `text_only`) the conversation is text alone, as a text question
+    is asked at inference: no image token and no pixels."""
 
     id: str
-    image: bytes | ImageSource | BlankImage = field(repr=False)
+    image: bytes | ImageSource | BlankImage | None = field(repr=False)
     exchanges: tuple[Exchange, ...]
     source: str = ""
 
     def image_bytes(self) -> bytes:
+        if self.image is None:
+            raise ValueError(f"{self.id}: the dialogue has no image")
         return self.image if isinstance(self.image, bytes) else self.image.read()
 
     def pil_image(self):
@@ -115,6 +119,8 @@ class Dialogue:
         on the pixels it will be shown. Raises ValueError naming the dialogue if it cannot be."""
         from llamav.bench.images import ImageError, decode_image
 
+        if self.image is None:
+            return None
         try:
             return decode_image(self.image_bytes()).image
         except (ImageError, OSError, ValueError) as exc:
@@ -124,6 +130,8 @@ class Dialogue:
         """The image's header is readable (cheap: the pixels are decoded only for a batch)."""
         from PIL import Image, UnidentifiedImageError
 
+        if self.image is None:
+            return
         try:
             Image.open(io.BytesIO(self.image_bytes())).size
         except (OSError, UnidentifiedImageError, ValueError) as exc:

@@ -74,6 +74,8 @@ def load_stage_data(stage: StageConfig, protocol: ReasoningProtocol, seed: int) 
         for dialogue in loaded.dialogues:
             if entry.blank_images:
                 dialogue = dataclasses.replace(dialogue, image=BlankImage(dialogue.image))
+            elif entry.text_only:
+                dialogue = dataclasses.replace(dialogue, image=None)
             try:
                 build_messages(dialogue, protocol, loss)
                 dialogue.check_image()
@@ -166,7 +168,10 @@ class Collator:
         old_side = tokenizer.padding_side
         tokenizer.padding_side = "right"
         try:
-            batch = self.processor(text=[r.text for r in rows], images=[[r.image] for r in rows],
+            # Only the rows with a picture have an image token, so only their pictures are passed
+            # (one list per row: the nesting Mllama's processor needs, which Llava's flattens).
+            images = [[r.image] if r.image is not None else [] for r in rows]
+            batch = self.processor(text=[r.text for r in rows], images=images if any(images) else None,
                                    padding=True, return_tensors="pt", add_special_tokens=False)
         finally:
             tokenizer.padding_side = old_side
