@@ -67,3 +67,26 @@ def test_the_shipped_text_model_is_llamav_tinys_own_on_text_without_a_picture():
     input_ids = torch.tensor([[1, 5, 300, 301, 302, 7, 6]])
     with torch.no_grad():
         assert torch.allclose(text_model(input_ids=input_ids).logits, llava(input_ids=input_ids).logits, atol=1e-5)
+
+
+def test_the_in_chat_lookup_rows_are_held_out_text_only_chains_ending_in_the_check_of_the_asked_option():
+    import re
+
+    from transformers import AutoProcessor
+
+    from llamav.models.tiny import bundled_checkpoint
+    from llamav.train.conversation import IGNORE_INDEX
+
+    probe = load_benchmark("lookup_in_chat")
+    processor = AutoProcessor.from_pretrained(bundled_checkpoint())
+    rows = probe.held_out_rows(processor, 12)
+    assert len(rows) == 12 and len({r.id for r in rows}) == 12
+    for row in rows:
+        assert row.id.startswith("synth-test-") and row.image is None and "<image>" not in row.text
+        asked = re.search(r"Which option is (.+)\?", row.text).group(1)
+        labelled = processor.tokenizer.decode([t for t, label in zip(row.tail_ids, row.tail_labels) if label != IGNORE_INDEX])
+        check = re.search(r"Checking the options in order: (.*): yes, so the answer is ([A-J])\.<\|end\|>\n$", labelled)
+        assert check, labelled
+        last = check.group(1).split("; ")[-1]
+        assert last == f"({check.group(2)}) {asked}"
+        assert f"({check.group(2)}) {asked}\n" in row.text  # the letter is the one the question gives it

@@ -1,0 +1,75 @@
+"""Has a checkpoint learnt the option check where it is used: at the end of a four-turn chain?
+
+`benchmarks/lookup_capacity.py` trains a text model on short lookups; this script measures a
+trained checkpoint (llamav-tiny, a stage of a run) on the drill a stage trains with:
+vrc-synth-lookup conversations over held-out option lists (vrc-synth's test split, which no
+training source reads), in LlamaV-o1's four turns with no picture, each chain ending in the
+option check of `option_check` ("Checking the options in order: (A) Guinea: no; (B) Mali: yes,
+so the answer is B."). A lookup counts as right when every token of the reasoning turn is the
+model's first choice (teacher-forced: what greedy decoding would write). Chance for the letter
+alone is about 1 in 4; the check is scored as a whole.
+
+    python benchmarks/lookup_in_chat.py llamav-tiny runs/tiny/lookup-text --lookups 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import random
+
+CHOICE_TEMPLATES = "flag_country,spatial_relation,odd_one_out,line_biggest_rise,clock_reading"
+
+
+def held_out_rows(processor, count: int, seed: int = 0):
+    """`count` rendered lookup conversations over test-split option lists, text only."""
+    from llamav.reasoning.protocols import PROTOCOLS
+    from llamav.train.conversation import render
+    from llamav.train.data import DatasetSpec, load_dataset_spec
+
+    source = f"vrc-synth:test?size=200&templates={CHOICE_TEMPLATES}"
+    loaded = load_dataset_spec(DatasetSpec(source, "vrc-synth-lookup", option_check=True))
+    picked = random.Random(seed).sample(loaded.dialogues, min(count, len(loaded.dialogues)))
+    protocol = PROTOCOLS.get("llamav-o1")
+    return [render(dataclasses.replace(d, image=None), protocol, ("reasoning",), processor) for d in picked]
+
+
+def exact_share(model, processor, rows, batch_size: int = 32) -> float:
+    """The share of rows whose every labelled token is the model's first choice."""
+    import torch
+
+    from llamav.train.conversation import IGNORE_INDEX
+    from llamav.train.run import Collator
+
+    collate, right = Collator(processor, max_length=10**6), 0
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            batch = collate(rows[start:start + batch_size])
+            labels = batch.pop("labels")
+            predicted = model(**batch).logits[:, :-1].argmax(-1)
+            wanted = labels[:, 1:]
+            right += int(((predicted == wanted) | (wanted == IGNORE_INDEX)).all(-1).sum())
+    return right / len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="+", help="llamav-tiny, or a checkpoint folder (hf: optional)")
+    parser.add_argument("--lookups", type=int, default=512, help="Held-out lookups to score.")
+    args = parser.parse_args()
+
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from llamav.models.tiny import bundled_checkpoint
+
+    print(f"{'model':50s} {'lookups':>8s} {'check exact':>12s}")
+    for name in args.models:
+        folder = bundled_checkpoint() if name == "llamav-tiny" else name.removeprefix("hf:")
+        processor = AutoProcessor.from_pretrained(folder)
+        model = AutoModelForImageTextToText.from_pretrained(folder).eval()
+        rows = held_out_rows(processor, args.lookups)
+        print(f"{name:50s} {len(rows):8d} {100 * exact_share(model, processor, rows):11.1f}%")
+
+
+if __name__ == "__main__":
+    main()
