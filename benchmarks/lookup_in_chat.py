@@ -5,9 +5,11 @@ trained checkpoint (llamav-tiny, a stage of a run) on the drill a stage trains w
 vrc-synth-lookup conversations over held-out option lists (vrc-synth's test split, which no
 training source reads), in LlamaV-o1's four turns with no picture, each chain ending in the
 option check of `option_check` ("Checking the options in order: (A) Guinea: no; (B) Mali: yes,
-so the answer is B."). A lookup counts as right when every token of the reasoning turn is the
-model's first choice (teacher-forced: what greedy decoding would write). Chance for the letter
-alone is about 1 in 4; the check is scored as a whole.
+so the answer is B."). A lookup counts as right when every token of the check is the model's first
+choice (teacher-forced: what greedy decoding would write after the chain's first step). Only the
+check is scored, so that a later picture stage, which never writes the drill's first step ("The
+question asks for Mali."), is judged on the check alone. Chance for the letter alone is about 1 in
+4; the check is scored as a whole.
 
     python benchmarks/lookup_in_chat.py llamav-tiny runs/tiny/lookup-text --lookups 512
 """
@@ -31,7 +33,22 @@ def held_out_rows(processor, count: int, seed: int = 0):
     loaded = load_dataset_spec(DatasetSpec(source, "vrc-synth-lookup", option_check=True))
     picked = random.Random(seed).sample(loaded.dialogues, min(count, len(loaded.dialogues)))
     protocol = PROTOCOLS.get("llamav-o1")
-    return [render(dataclasses.replace(d, image=None), protocol, ("reasoning",), processor) for d in picked]
+    rows = [render(dataclasses.replace(d, image=None), protocol, ("reasoning",), processor) for d in picked]
+    return [check_only(row, getattr(processor, "tokenizer", processor)) for row in rows]
+
+
+def check_only(row, tokenizer):
+    """The row with loss on its option check only: the labels before the check's first token are
+    dropped. That token is the first whose text, with the rest's, starts with the check's words."""
+    from llamav.train.conversation import IGNORE_INDEX
+
+    labelled = [i for i, label in enumerate(row.tail_labels) if label != IGNORE_INDEX]
+    for k in range(len(labelled)):
+        if tokenizer.decode([row.tail_ids[i] for i in labelled[k:]]).lstrip().startswith("Checking the options"):
+            keep = set(labelled[k:])
+            labels = [label if i in keep else IGNORE_INDEX for i, label in enumerate(row.tail_labels)]
+            return dataclasses.replace(row, tail_labels=labels)
+    raise ValueError(f"{row.id}: the chain has no option check")
 
 
 def exact_share(model, processor, rows, batch_size: int = 32) -> float:

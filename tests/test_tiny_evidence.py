@@ -69,7 +69,7 @@ def test_the_shipped_text_model_is_llamav_tinys_own_on_text_without_a_picture():
         assert torch.allclose(text_model(input_ids=input_ids).logits, llava(input_ids=input_ids).logits, atol=1e-5)
 
 
-def test_the_in_chat_lookup_rows_are_held_out_text_only_chains_ending_in_the_check_of_the_asked_option():
+def test_the_in_chat_lookup_rows_are_held_out_text_only_chains_scored_on_the_check_of_the_asked_option_alone():
     import re
 
     from transformers import AutoProcessor
@@ -85,7 +85,7 @@ def test_the_in_chat_lookup_rows_are_held_out_text_only_chains_ending_in_the_che
         assert row.id.startswith("synth-test-") and row.image is None and "<image>" not in row.text
         asked = re.search(r"Which option is (.+)\?", row.text).group(1)
         labelled = processor.tokenizer.decode([t for t, label in zip(row.tail_ids, row.tail_labels) if label != IGNORE_INDEX])
-        check = re.search(r"Checking the options in order: (.*): yes, so the answer is ([A-J])\.<\|end\|>\n$", labelled)
+        check = re.fullmatch(r" ?Checking the options in order: (.*): yes, so the answer is ([A-J])\.<\|end\|>\n", labelled)
         assert check, labelled
         last = check.group(1).split("; ")[-1]
         assert last == f"({check.group(2)}) {asked}"
