@@ -15,7 +15,7 @@ from vrc_files import png, vrc_row, write_jsonl, write_parquet
 
 from llamav.bench import load_source
 from llamav.bench.export import ExportError, export_parquet
-from llamav.bench.images import ImageError, ImageLimits, decode_image, load_image
+from llamav.images import ImageError, ImageLimits, decode_image, load_image
 from llamav.cli import app
 
 GOOD = [row for row in hostile_rows() if row.reason is None]

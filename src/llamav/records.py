@@ -45,7 +45,7 @@ class Sample(BaseModel):
     # Every column of the original row that llamav does not model, kept as it was.
     metadata: dict[str, Any] = Field(default_factory=dict)
     # What loading had to do to the image, e.g. "image:first_frame" for an animation
-    # (see `llamav.bench.images`).
+    # (see `llamav.images`).
     flags: list[str] = Field(default_factory=list)
 
     @field_validator("steps", mode="before")
@@ -60,9 +60,9 @@ class Sample(BaseModel):
 
     def pil_image(self):
         """The picture a model is shown: RGB, upright, transparency on white, 8 bits, first
-        frame (the repairs of `llamav.bench.images.decode_image`). The bytes were checked against
+        frame (the repairs of `llamav.images.decode_image`). The bytes were checked against
         the limits when the sample was loaded, so none is applied again here."""
-        from llamav.bench.images import ImageLimits, decode_image
+        from llamav.images import ImageLimits, decode_image
 
         return decode_image(self.image, ImageLimits(max_pixels=None, max_side=None, max_bytes=None)).image
 

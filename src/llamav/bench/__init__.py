@@ -1,18 +1,14 @@
 """The benchmark layer: naming a source, loading it into Samples, and the built-in vrc-synth."""
 
-from llamav.bench.images import ImageError, ImageLimits, load_image
 from llamav.bench.sources import Benchmark, SourceError, SourceSpec, load_rows, load_source, parse_source
 from llamav.bench.vrc import CATEGORIES, SampleError, parse_choices
 
 __all__ = [
     "CATEGORIES",
     "Benchmark",
-    "ImageError",
-    "ImageLimits",
     "SampleError",
     "SourceError",
     "SourceSpec",
-    "load_image",
     "load_rows",
     "load_source",
     "parse_choices",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from llamav.bench.images import ImageLimits
+from llamav.images import ImageLimits
 from llamav.bench.vrc import SampleError, load_category_map, row_to_sample, sample_id
 from llamav.records import Sample, SkippedSample
 

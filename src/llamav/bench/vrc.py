@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from llamav.answer import parse_choices
-from llamav.bench.images import ImageLimits, load_image
+from llamav.images import ImageLimits, load_image
 from llamav.records import UNCATEGORIZED, AnswerType, Sample
 
 SCHEMA_COLUMNS = ("idx", "image", "question", "steps", "final_answer")
@@ -243,7 +243,7 @@ def row_to_sample(
     """One VRC-Bench row -> Sample, or SampleError naming the row and the reason.
 
     Image paths are read relative to `folders[0]` and only inside `folders` unless
-    `allow_outside_paths` (see `llamav.bench.images`).
+    `allow_outside_paths` (see `llamav.images`).
     """
     sid, id_column = sample_id(row, row_index)
     try:

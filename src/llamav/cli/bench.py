@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from llamav.bench import SampleError, SourceError, load_source
-from llamav.bench.images import ImageLimits
+from llamav.images import ImageLimits
 from llamav.bench.stats import describe
 
 bench_app = typer.Typer(help="Inspect, export and view benchmarks (any SOURCE).", no_args_is_help=True)

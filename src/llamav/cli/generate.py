@@ -234,8 +234,9 @@ def _check_names(protocol: str, strategy: str) -> None:
 
 def _image_sample(image: str | None, question: str | None):
     """The one-image Sample, its image checked and repaired by the same loader as a benchmark's
-    (`llamav.bench.images`); a file the user names directly may lie anywhere."""
-    from llamav.bench import ImageError, load_image, parse_choices
+    (`llamav.images`); a file the user names directly may lie anywhere."""
+    from llamav.bench import parse_choices
+    from llamav.images import ImageError, load_image
     from llamav.records import Sample
 
     if image is None:

@@ -261,8 +261,8 @@ def decode_image(url: str, max_pixels: int) -> tuple[bytes, Any]:
     """A base64 `data:` URL decoded to (bytes a Sample can hold, the RGB PIL image the model sees),
     through the project's image loader (limits, EXIF orientation, alpha, one downscale); refused
     with a 400 otherwise."""
-    from llamav.bench.images import ENV_MAX_PIXELS, ImageError, ImageLimits, load_image
-    from llamav.bench.images import decode_image as decode_bytes
+    from llamav.images import ENV_MAX_PIXELS, ImageError, ImageLimits, load_image
+    from llamav.images import decode_image as decode_bytes
 
     if not url.startswith("data:"):
         scheme = url.split(":", 1)[0] if ":" in url else "relative"

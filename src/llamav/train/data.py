@@ -117,7 +117,7 @@ class Dialogue:
         """The image decoded (RGB) by the loader inference uses, with the same repairs (EXIF
         rotation, transparency on white, 16-bit rescale, downscale), so that a model is trained
         on the pixels it will be shown. Raises ValueError naming the dialogue if it cannot be."""
-        from llamav.bench.images import ImageError, decode_image
+        from llamav.images import ImageError, decode_image
 
         if self.image is None:
             return None
