@@ -88,13 +88,21 @@ def mean_ci(values: Sequence[float], scale: str) -> tuple[float | None, float | 
         z = 1.959963984540054
         centre = (mean + z * z / (2 * n)) / (1 + z * z / n)
         half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return mean, max(low_bound, centre - half), min(high_bound, centre + half)
+        return mean, *_around(mean, centre - half, centre + half, low_bound, high_bound)
     if n < 2:
         return mean, None, None
     from scipy import stats
 
     half = float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
-    return mean, max(low_bound, mean - half), min(high_bound, mean + half)
+    return mean, *_around(mean, mean - half, mean + half, low_bound, high_bound)
+
+
+def _around(mean: float, low: float, high: float, low_bound: float, high_bound: float) -> tuple[float, float]:
+    """The interval inside the scale and around its mean, exactly. In exact arithmetic Wilson's
+    bounds for 0 of n are 0 and for n of n are 1; in floating point they miss by about 1e-17 on
+    either side, and a lower bound above the mean makes a negative error bar (which matplotlib
+    refuses: the report then fails to draw)."""
+    return min(max(low_bound, low), mean), max(min(high_bound, high), mean)
 
 
 def summarize_group(metric: str, group: str, scores: Sequence[Score]) -> MetricSummary:
