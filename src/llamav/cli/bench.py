@@ -10,10 +10,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from llamav.bench import SampleError, SourceError, load_source
-from llamav.images import ImageLimits
 from llamav.bench.stats import describe
+from llamav.images import ImageLimits
+from llamav.terminal import visible
 
 bench_app = typer.Typer(help="Inspect, export and view benchmarks (any SOURCE).", no_args_is_help=True)
 console = Console()
@@ -67,8 +69,28 @@ def _load(
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {_shown(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+# Every text below that comes from a benchmark (its name, categories, ids, paths, skip reasons,
+# questions) is data: its control characters are shown, not obeyed, and it is never rich markup.
+
+
+def _shown(text: object) -> str:
+    """Benchmark text, to be placed inside a markup string."""
+    return escape(visible(str(text)))
+
+
+def _plain(text: object, *, keep_newlines: bool = False) -> Text:
+    """Benchmark text as a rich Text: a table cell, or a line printed on its own."""
+    return Text(visible(str(text), keep_newlines=keep_newlines))
+
+
+def _who(skip) -> str:
+    sample_id = skip["sample_id"] if isinstance(skip, dict) else skip.sample_id
+    row = skip["row"] if isinstance(skip, dict) else skip.row
+    return sample_id if sample_id is not None else f"row {row}"
 
 
 @bench_app.command("info")
@@ -89,7 +111,7 @@ def info(
         if not stats["total"]:
             raise typer.Exit(1)
         return
-    console.print(f"[bold]{escape(stats['source'])}[/bold]: {stats['total']} samples, "
+    console.print(f"[bold]{_shown(stats['source'])}[/bold]: {stats['total']} samples, "
                   f"{stats['steps_total']} reference steps (mean {stats['mean_steps']:.2f}, "
                   f"min {stats['min_steps']}, max {stats['max_steps']}); "
                   f"{stats['multiple_choice']} multiple choice", highlight=False)
@@ -97,19 +119,19 @@ def info(
         console.print(f"{stats['without_chain']} samples have no reference chain (final answer only): "
                       "step metrics mark them \"no reference chain\"", highlight=False)
     if stats["flags"]:
-        console.print("image repairs: " + ", ".join(f"{k} {v}" for k, v in stats["flags"].items()), highlight=False)
+        console.print("image repairs: " + ", ".join(f"{_shown(k)} {v}" for k, v in stats["flags"].items()),
+                      highlight=False)
     for title, key in (("category", "categories"), ("split", "splits"), ("answer type", "answer_types")):
         table = Table(title=None, show_edge=False)
         table.add_column(title)
         table.add_column("samples", justify="right")
         for name, count in stats[key].items():
-            table.add_row(name, str(count))
+            table.add_row(_plain(name), str(count))
         console.print(table)
     style = "red" if stats["skipped"] else "green"
     console.print(f"[{style}]skipped: {stats['skipped']}[/{style}]", highlight=False)
     for skip in stats["skipped_samples"]:
-        who = skip["sample_id"] if skip["sample_id"] is not None else f"row {skip['row']}"
-        console.print(f"  {escape(str(who))}: {escape(skip['reason'])}", highlight=False)
+        console.print(f"  {_shown(_who(skip))}: {_shown(skip['reason'])}", highlight=False)
     if not stats["total"]:
         why = "every row was skipped" if stats["skipped"] else "it holds no rows"
         raise _fail(f"{source}: no usable samples ({why})", 1)
@@ -130,13 +152,12 @@ def export(
 
     benchmark = _load(source, strict, category_map, limit, allow_outside_paths, max_image_pixels)
     for skip in benchmark.skipped:
-        who = skip.sample_id if skip.sample_id is not None else f"row {skip.row}"
-        console.print(f"skipped {escape(str(who))}: {escape(skip.reason)}", highlight=False)
+        console.print(f"skipped {_shown(_who(skip))}: {_shown(skip.reason)}", highlight=False)
     if not benchmark.samples:
         raise _fail(f"nothing to export: {source} has no usable samples ({len(benchmark.skipped)} rows skipped); "
                     f"{out} was not written", 1)
     written = export_parquet(benchmark.samples, out)
-    console.print(f"wrote {written} samples to {out} (skipped {len(benchmark.skipped)})", highlight=False)
+    console.print(f"wrote {written} samples to {_shown(out)} (skipped {len(benchmark.skipped)})", highlight=False)
 
 
 @bench_app.command("show")
@@ -158,20 +179,22 @@ def show(
     image = sample.pil_image()
     path = out / f"{_safe(sample.id)}.png"
     image.save(path)
-    console.print(f"[bold]{sample.id}[/bold]  category: {sample.category}  answer type: {sample.answer_type}",
-                  highlight=False)
-    console.print(f"image: {path} ({image.width}x{image.height})", highlight=False)
+    console.print(f"[bold]{_shown(sample.id)}[/bold]  category: {_shown(sample.category)}  "
+                  f"answer type: {_shown(sample.answer_type)}", highlight=False)
+    console.print(f"image: {_shown(path)} ({image.width}x{image.height})", highlight=False)
     console.print("\n[bold]Question[/bold]")
-    console.print(sample.question, highlight=False, markup=False)
+    console.print(_plain(sample.question, keep_newlines=True), highlight=False)
     if sample.flags:
-        console.print(f"flags: {', '.join(sample.flags)}", highlight=False)
+        console.print(f"flags: {_shown(', '.join(sample.flags))}", highlight=False)
     console.print("\n[bold]Reference chain[/bold]")
     if not sample.has_chain:
         console.print("  (none: this benchmark gives the final answer only)", highlight=False)
     for step in sample.steps:
-        console.print(f"  {step}", highlight=False, markup=False)
-    console.print(f"\n[bold]Final answer[/bold]: {escape(sample.final_answer)}", highlight=False)
+        console.print(Text("  ") + _plain(step, keep_newlines=True), highlight=False)
+    console.print(f"\n[bold]Final answer[/bold]: {_shown(sample.final_answer)}", highlight=False)
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    """A file name made of the id: letters, digits and `-_.` only, short enough for any disk."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100]
+    return safe if safe.strip(".") else "sample"
