@@ -1,11 +1,16 @@
-"""The scripts of benchmarks/ as modules (they are scripts, not a package), for tests of their parts."""
+"""The scripts of benchmarks/ and experiments/ as modules (they are scripts, not packages), for tests
+of their parts."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+LLAMAV_TINY_EXPERIMENTS = ROOT / "experiments" / "llamav-tiny"
 
 
 def load_benchmark(name: str):
@@ -13,3 +18,11 @@ def load_benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_tiny_experiment(name: str):
+    """A script of experiments/llamav-tiny/, imported as its siblings import each other (the
+    folder on the path), so that the lookup drill they share registers its format once."""
+    if str(LLAMAV_TINY_EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(LLAMAV_TINY_EXPERIMENTS))
+    return importlib.import_module(name)

@@ -1,16 +1,16 @@
-"""benchmarks/curriculum_ablation.py: the three arms are what docs/curriculum.md says they are."""
+"""experiments/llamav-tiny/curriculum_ablation.py: the three arms are what docs/curriculum.md says they are."""
 
 from __future__ import annotations
 
 import pytest
-from benchmarks_support import load_benchmark
+from benchmarks_support import load_tiny_experiment
 
 from llamav.train import load_config
 
 
 @pytest.fixture(scope="module")
 def ablation():
-    return load_benchmark("curriculum_ablation")
+    return load_tiny_experiment("curriculum_ablation")
 
 
 def test_every_arm_starts_from_the_shared_base_and_trains_the_same_number_of_steps(ablation):

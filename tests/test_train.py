@@ -14,9 +14,8 @@ from llamav.models import Completion, HFModel
 from llamav.models.tiny import build_model, build_processor
 from llamav.reasoning import Reasoner
 from llamav.reasoning.protocols import PROTOCOLS
-from llamav.train import ConfigError, TrainError, load_config, train
+from llamav.train import ConfigError, DatasetSpec, TrainError, load_config, load_dataset_spec, train
 from llamav.train.conversation import IGNORE_INDEX, reference_text, render
-from llamav.train.data import DatasetSpec, load_dataset_spec
 from llamav.train.run import Collator
 
 

@@ -10,8 +10,10 @@ from PIL import Image
 
 from llamav.models.tiny import build_processor
 from llamav.reasoning.protocols import ANSWER_REQUEST, CAPTION_REQUEST, PROTOCOLS, SUMMARY_REQUEST
+from llamav.train import DataError, DatasetSpec, Dialogue, Exchange, load_dataset_spec
 from llamav.train.conversation import render
-from llamav.train.data import DataError, DatasetSpec, ImageSource, load_dataset_spec
+from llamav.train.option_check import check_options
+from llamav.train.records import ImageSource
 
 STAGE_TEXT = {
     "summary": "I will read the chart and compare the bars.",
@@ -222,31 +224,6 @@ def test_vrc_synth_choices_asks_each_choice_question_once_per_rotation_so_every_
             assert exchange.stages["reasoning"].splitlines()[-1].endswith(f"so the answer is {letter}.")
 
 
-def test_vrc_synth_lookup_asks_for_every_option_by_name_and_the_chain_gives_its_letter():
-    from llamav import load_source
-    from llamav.answer import read_option
-
-    source = "vrc-synth:train?size=4&seed=2&templates=flag_country,ecg_heart_rate"
-    samples = {s.id: s for s in load_source(source).samples}
-    loaded = load_dataset_spec(DatasetSpec(source, "vrc-synth-lookup", questions_per_image=2))
-    asked: dict[str, list] = {}
-    for dialogue in loaded.dialogues:
-        sample = samples[dialogue.id.split("-lookup-")[0]]
-        assert dialogue.image_bytes() == sample.image and len(dialogue.exchanges) == 2
-        asked.setdefault(sample.id, []).extend(dialogue.exchanges)
-    assert set(asked) == {i for i, s in samples.items() if s.options}  # the ECG strips have no options
-    for sample_id, exchanges in asked.items():
-        options = samples[sample_id].options
-        # each of the 4 rotations asks for each of the 4 options: 16 lookups, each letter right 4 times
-        assert len(exchanges) == 16 and sorted(e.stages["conclusion"] for e in exchanges) == sorted("ABCD" * 4)
-        for exchange in exchanges:
-            letter = exchange.stages["conclusion"]
-            named = exchange.options[read_option(letter, exchange.options)]
-            assert sorted(exchange.options) == sorted(options)
-            assert exchange.question.startswith(f"Which option is {named}?") and f"({letter}) {named}" in exchange.question
-            assert exchange.stages["reasoning"].endswith(f"The matching option is ({letter}) {named}, so the answer is {letter}.")
-
-
 def test_option_check_ends_a_choice_chain_by_reading_the_options_in_order_up_to_the_answer():
     source = "vrc-synth:train?size=16&seed=5&templates=flag_country,clock_reading,ecg_heart_rate"
     plain = load_dataset_spec(DatasetSpec(source, "vrc-synth")).dialogues
@@ -270,8 +247,6 @@ def test_option_check_ends_a_choice_chain_by_reading_the_options_in_order_up_to_
 
 
 def test_option_check_leaves_a_chain_alone_when_its_last_step_names_another_option_than_its_letter():
-    from llamav.train.data import Dialogue, Exchange, check_options
-
     options = ["Peru", "Mali", "Chad"]
     wrong = "Step 1: Red, yellow, green.\nStep 2: The matching option is (B) Chad, so the answer is B."
     dialogue = Dialogue("x", b"", (Exchange("Which flag?", {"reasoning": wrong, "conclusion": "B"}, options),))
@@ -357,7 +332,6 @@ def test_the_label_mask_holds_for_llama_3_2_visions_processor_too(tmp_path):
 
     from llamav.models.tiny import CHAT_TEMPLATE, build_tokenizer
     from llamav.train.conversation import IGNORE_INDEX
-    from llamav.train.data import Dialogue, Exchange
     from llamav.train.run import Collator
 
     tokenizer = build_tokenizer()

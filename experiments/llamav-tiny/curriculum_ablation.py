@@ -20,9 +20,9 @@ again after an interruption and only what is missing is made. Several processes 
 `--out` (the run store lets writers wait for each other): give each its own `--seeds`, then run
 once more with all the seeds for the pooled table.
 
-    python benchmarks/curriculum_ablation.py --out runs/ablation            # the documented run
-    python benchmarks/curriculum_ablation.py --out runs/ablation --base hf:runs/llamav-tiny/see
-    python benchmarks/curriculum_ablation.py --quick --out runs/ablation-quick   # a few minutes
+    python experiments/llamav-tiny/curriculum_ablation.py --out runs/ablation            # the documented run
+    python experiments/llamav-tiny/curriculum_ablation.py --out runs/ablation --base hf:runs/llamav-tiny/see
+    python experiments/llamav-tiny/curriculum_ablation.py --quick --out runs/ablation-quick   # a few minutes
 """
 
 from __future__ import annotations
@@ -36,19 +36,22 @@ from pathlib import Path
 
 import yaml
 
+from llamav.bench import load_source
+from llamav.evaluate import RunConfig, Store, generate_missing, generation_key, load_reasoner, score_missing
+from llamav.metrics import ScoreConfig, SentenceEmbedder, mean_ci
+from llamav.train import load_config, train
+
 ARMS = {"a": "curriculum (stage 1 then stage 2)", "b": "one stage, data mixed", "c": "stage 2 only"}
 STRATEGIES = {"greedy": {"strategy": "greedy"}, "beam4": {"strategy": "beam", "beams": 4}}
 
 
-TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "llamav-tiny.yaml"
+TINY_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "llamav-tiny.yaml"
 
 
 def train_base(out: Path, quick: bool) -> Path:
     """The model every arm starts from: llamav-tiny's recipe trained up to its "see" stage (its
     tokenizer trained on the whole recipe's text, as the shipped model's). --quick: a far smaller
     Llava of the same kind, 64 px pictures, 8 steps of that stage on 200 easy-VQA pictures."""
-    from llamav.train import load_config, train
-
     recipe = yaml.safe_load(TINY_CONFIG.read_text())
     if quick:
         see = recipe["stages"][0]
@@ -94,8 +97,6 @@ def read_scores(path: Path) -> list[dict]:
 
 def train_arm(config: dict, folder: Path) -> Path:
     """The arm's final model folder, trained (or finished, after an interruption) if missing."""
-    from llamav.train import load_config, train
-
     final = folder / "model" / config["stages"][-1]["name"]
     if not (final / "config.json").exists():
         train(load_config(None, raw=config), folder / "model", resume=(folder / "model").exists(), report=lambda _: None)
@@ -104,8 +105,6 @@ def train_arm(config: dict, folder: Path) -> Path:
 
 def evaluate(model: Path, strategy: str, seed: int, samples, bench: str, store, score_config, out: Path) -> list[dict]:
     """Predictions and scores of one model and decoding, kept in the store (resumable) and in `out`."""
-    from llamav.evaluate import RunConfig, generate_missing, generation_key, load_reasoner, score_missing
-
     config = RunConfig(model=f"hf:{model}", bench=bench, seed=seed, max_new_tokens=256, metrics=["answer", "roscoe"],
                        **STRATEGIES[strategy])
     generated = generate_missing(store, generation_key(config), samples, lambda: load_reasoner(config), batch_size=8)
@@ -117,15 +116,11 @@ def evaluate(model: Path, strategy: str, seed: int, samples, bench: str, store, 
 
 
 def _wilson(values: list[float]) -> str:
-    from llamav.metrics._aggregate import mean_ci
-
     mean, low, high = mean_ci(values, "binary")
     return "-" if mean is None else f"{100 * mean:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
 def _t(values: list[float]) -> str:
-    from llamav.metrics._aggregate import mean_ci
-
     mean, low, high = mean_ci(values, "unit")
     if mean is None:
         return "-"
@@ -192,11 +187,6 @@ def main() -> None:
     bench = f"vrc-synth:test?size={test_size}"
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    from llamav.bench import load_source
-    from llamav.evaluate import Store
-    from llamav.metrics import ScoreConfig
-    from llamav.metrics._roscoe import SentenceEmbedder
-
     samples = load_source(bench).samples
     score_config = ScoreConfig(embedding_model=SentenceEmbedder(None))  # loaded once for every model
     base = args.base or f"hf:{train_base(args.out, args.quick)}"

@@ -25,11 +25,11 @@ learnt in the curriculum make the lookup quicker to learn?
 training option `option_check` writes a chain's last step; a lookup then counts as right when
 every token of the check is (teacher-forced: what greedy decoding would write).
 
-    python benchmarks/lookup_capacity.py --steps 2000 --kv-heads 1,4
-    python benchmarks/lookup_capacity.py --steps 6000 --kv-heads 1 --hidden 256
-    python benchmarks/lookup_capacity.py --steps 2000 --kv-heads 1 --copy-steps 1000
-    python benchmarks/lookup_capacity.py --steps 2000 --kv-heads 1 --format check [--copy-steps 1000]
-    python benchmarks/lookup_capacity.py --steps 2000 --kv-heads 1 --init shipped
+    python experiments/llamav-tiny/lookup_capacity.py --steps 2000 --kv-heads 1,4
+    python experiments/llamav-tiny/lookup_capacity.py --steps 6000 --kv-heads 1 --hidden 256
+    python experiments/llamav-tiny/lookup_capacity.py --steps 2000 --kv-heads 1 --copy-steps 1000
+    python experiments/llamav-tiny/lookup_capacity.py --steps 2000 --kv-heads 1 --format check [--copy-steps 1000]
+    python experiments/llamav-tiny/lookup_capacity.py --steps 2000 --kv-heads 1 --init shipped
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from llamav.answer import LETTERS
 from llamav.bench import load_source
 from llamav.models.tiny import bundled_checkpoint
-from llamav.train.data import option_check_step
+from llamav.train.option_check import option_check_step
 
 CHOICE_TEMPLATES = "flag_country,spatial_relation,odd_one_out,line_biggest_rise,clock_reading"
 

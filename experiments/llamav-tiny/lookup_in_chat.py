@@ -1,9 +1,9 @@
 """Has a checkpoint learnt the option check where it is used: at the end of a four-turn chain?
 
-`benchmarks/lookup_capacity.py` trains a text model on short lookups; this script measures a
+`lookup_capacity.py` trains a text model on short lookups; this script measures a
 trained checkpoint (llamav-tiny, a stage of a run) on the drill a stage trains with:
-vrc-synth-lookup conversations over held-out option lists (vrc-synth's test split, which no
-training source reads), in LlamaV-o1's four turns with no picture, each chain ending in the
+vrc-synth-lookup conversations (`lookup_drill.py`) over held-out option lists (vrc-synth's test
+split, which no training source reads), in LlamaV-o1's four turns with no picture, each chain ending in the
 option check of `option_check` ("Checking the options in order: (A) Guinea: no; (B) Mali: yes,
 so the answer is B."). A lookup counts as right when every token of the check is the model's first
 choice (teacher-forced: what greedy decoding would write after the chain's first step). Only the
@@ -11,7 +11,7 @@ check is scored, so that a later picture stage, which never writes the drill's f
 question asks for Mali."), is judged on the check alone. Chance for the letter alone is about 1 in
 4; the check is scored as a whole.
 
-    python benchmarks/lookup_in_chat.py llamav-tiny runs/tiny/lookup-text --lookups 512
+    python experiments/llamav-tiny/lookup_in_chat.py llamav-tiny runs/tiny/lookup-text --lookups 512
 """
 
 from __future__ import annotations
@@ -20,17 +20,25 @@ import argparse
 import dataclasses
 import random
 
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from llamav.models.tiny import bundled_checkpoint
+from llamav.reasoning.protocols import PROTOCOLS
+from llamav.train import DatasetSpec, load_dataset_spec
+from llamav.train.conversation import IGNORE_INDEX, render
+from llamav.train.run import Collator
+
+# A format of this folder, not of the package: importing it registers it.
+from lookup_drill import FORMAT as LOOKUP_DRILL
+
 CHOICE_TEMPLATES = "flag_country,spatial_relation,odd_one_out,line_biggest_rise,clock_reading"
 
 
 def held_out_rows(processor, count: int, seed: int = 0):
     """`count` rendered lookup conversations over test-split option lists, text only."""
-    from llamav.reasoning.protocols import PROTOCOLS
-    from llamav.train.conversation import render
-    from llamav.train.data import DatasetSpec, load_dataset_spec
-
     source = f"vrc-synth:test?size=200&templates={CHOICE_TEMPLATES}"
-    loaded = load_dataset_spec(DatasetSpec(source, "vrc-synth-lookup", option_check=True))
+    loaded = load_dataset_spec(DatasetSpec(source, LOOKUP_DRILL, option_check=True))
     picked = random.Random(seed).sample(loaded.dialogues, min(count, len(loaded.dialogues)))
     protocol = PROTOCOLS.get("llamav-o1")
     rows = [render(dataclasses.replace(d, image=None), protocol, ("reasoning",), processor) for d in picked]
@@ -40,8 +48,6 @@ def held_out_rows(processor, count: int, seed: int = 0):
 def check_only(row, tokenizer):
     """The row with loss on its option check only: the labels before the check's first token are
     dropped. That token is the first whose text, with the rest's, starts with the check's words."""
-    from llamav.train.conversation import IGNORE_INDEX
-
     labelled = [i for i, label in enumerate(row.tail_labels) if label != IGNORE_INDEX]
     for k in range(len(labelled)):
         if tokenizer.decode([row.tail_ids[i] for i in labelled[k:]]).lstrip().startswith("Checking the options"):
@@ -53,11 +59,6 @@ def check_only(row, tokenizer):
 
 def exact_share(model, processor, rows, batch_size: int = 32) -> float:
     """The share of rows whose every labelled token is the model's first choice."""
-    import torch
-
-    from llamav.train.conversation import IGNORE_INDEX
-    from llamav.train.run import Collator
-
     collate, right = Collator(processor, max_length=10**6), 0
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
@@ -74,10 +75,6 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="llamav-tiny, or a checkpoint folder (hf: optional)")
     parser.add_argument("--lookups", type=int, default=512, help="Held-out lookups to score.")
     args = parser.parse_args()
-
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from llamav.models.tiny import bundled_checkpoint
 
     print(f"{'model':50s} {'lookups':>8s} {'check exact':>12s}")
     for name in args.models:

@@ -1,7 +1,7 @@
 """Does a model look at the picture? Its loss on the reference conversations with each sample's own
 picture, and with a blank (white) one in its place.
 
-    python benchmarks/picture_probe.py --model llamav-tiny [--bench vrc-synth:test] [--limit 160]
+    python experiments/llamav-tiny/picture_probe.py --model llamav-tiny [--bench vrc-synth:test] [--limit 160]
 
 For every sample, the LlamaV-o1 four-turn conversation of its reference (the one `llamav train`
 builds: summary, caption, the reference chain, the final answer) is scored token by token, once
@@ -18,11 +18,20 @@ import argparse
 import dataclasses
 from collections import defaultdict
 
+import torch
+from PIL import Image
+
+from llamav.bench import load_source
+from llamav.metrics import mean_ci
+from llamav.models import load_model
+from llamav.reasoning.protocols import PROTOCOLS
+from llamav.train import DatasetSpec, load_dataset_spec
+from llamav.train.conversation import ConversationError, render
+from llamav.train.run import Collator
+
 
 def conversation_losses(model, rows, collator) -> list[float]:
     """Summed negative log-likelihood of each row's assistant tokens."""
-    import torch
-
     batch = collator(rows)
     labels = batch.pop("labels")
     with torch.inference_mode():
@@ -40,17 +49,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--format", default="vrc-synth", help="The training data format of --bench (e.g. easy-vqa).")
     args = parser.parse_args()
-
-    import torch
-    from PIL import Image
-
-    from llamav.bench import load_source
-    from llamav.metrics._aggregate import mean_ci
-    from llamav.models import load_model
-    from llamav.reasoning.protocols import PROTOCOLS
-    from llamav.train.conversation import ConversationError, render
-    from llamav.train.data import DatasetSpec, load_dataset_spec
-    from llamav.train.run import Collator
 
     torch.set_num_threads(1)
     model = load_model(args.model)

@@ -20,9 +20,9 @@ for ROSCOE-SA means):
 --skip 320` the table is over 1,280 test questions that the default split (its first 320) does
 not hold, a fresh draw to confirm what was measured there.
 
-    python benchmarks/tiny_evidence.py --write-floor runs/floor.jsonl
+    python experiments/llamav-tiny/tiny_evidence.py --write-floor runs/floor.jsonl
     llamav score runs/floor.jsonl --bench vrc-synth:test --metric roscoe --out runs/floor-scores.jsonl
-    python benchmarks/tiny_evidence.py --scores llamav-tiny=runs/tiny-scores.jsonl \
+    python experiments/llamav-tiny/tiny_evidence.py --scores llamav-tiny=runs/tiny-scores.jsonl \
         --scores blind=runs/blind-scores.jsonl --floor runs/floor-scores.jsonl
 """
 
@@ -37,8 +37,7 @@ from pathlib import Path
 from llamav.bench import load_source
 from llamav.bench.synth import DEFAULT_LEVEL
 from llamav.evaluate import foreign_chains
-from llamav.metrics._aggregate import mean_ci
-from llamav.metrics._answer import match_answer
+from llamav.metrics import match_answer, mean_ci
 
 TRAIN_SIZE = 5000  # vrc-synth's default train split: the answer priors are counted on it
 

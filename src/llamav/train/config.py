@@ -24,7 +24,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llamav.train.data import STAGES, guess_format
+from llamav.reasoning.protocols import PROTOCOLS
+from llamav.train.formats import guess_format
+from llamav.train.records import STAGES
 
 
 class ConfigError(ValueError):
@@ -107,7 +109,7 @@ class DatasetConfig(_Strict):
     blank_images: bool = False
     # End each multiple-choice chain of vrc-synth's wording by checking the options in order up
     # to the one it named ("(A) Ireland: no; (B) Bulgaria: yes, so the answer is B.") instead of
-    # "The matching option is (B) Bulgaria, so the answer is B." (train/data.py, check_options).
+    # "The matching option is (B) Bulgaria, so the answer is B." (option_check.py).
     option_check: bool = False
     # Ask the questions with no picture at all (no image token, no pixels): for drills that are
     # about the text alone, such as finding an option's letter, where the picture's tokens would
@@ -174,8 +176,6 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _checks(self) -> TrainConfig:
-        from llamav.reasoning.protocols import PROTOCOLS
-
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; known: {', '.join(PROTOCOLS.names())}")
         names = [s.name for s in self.stages]

@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llamav.decoding._common import Conversation
+from llamav.decoding import Conversation
 from llamav.models.base import Message
 from llamav.models.hf import render_chat
 from llamav.reasoning.protocols import ReasoningProtocol
 from llamav.reasoning.parse import STAGE_TAGS
 from llamav.records import Cost
-from llamav.train.data import Dialogue, Exchange
+from llamav.train.records import Dialogue, Exchange
 
 IGNORE_INDEX = -100
 
@@ -32,7 +32,10 @@ class ConversationError(ValueError):
 
 
 @dataclass(frozen=True)
-class Turn:
+class TrainingTurn:
+    """An assistant turn of a training conversation: its stage, and whether its tokens carry loss.
+    (A `llamav.records.Turn` is a turn a model produced: prompt and response.)"""
+
     stage: str
     loss: bool
 
@@ -52,7 +55,7 @@ def reference_text(exchange: Exchange, stage: str) -> str:
 
 def build_messages(
     dialogue: Dialogue, protocol: ReasoningProtocol, loss_stages: tuple[str, ...]
-) -> tuple[list[Message], list[Turn]]:
+) -> tuple[list[Message], list[TrainingTurn]]:
     """The conversation's messages, and for each assistant message its stage and whether it
     carries loss. Turns after the last one with loss are left out: nothing would learn from them."""
     planned = []
@@ -70,7 +73,7 @@ def build_messages(
     for segment, exchange in planned:
         conversation.request(segment)
         conversation.record(segment, reference_text(exchange, segment.stage), Cost())
-        turns.append(Turn(segment.stage, segment.stage in loss_stages))
+        turns.append(TrainingTurn(segment.stage, segment.stage in loss_stages))
     return conversation.messages + [Message("assistant", conversation.draft)], turns
 
 

@@ -30,10 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llamav.models import load_model
+from llamav.models.hf import HFModel, ModelLoadError
+from llamav.models.tiny import _CORPUS, LlavaSizes, build_model, build_processor, build_tokenizer
 from llamav.reasoning.protocols import PROTOCOLS, ReasoningProtocol
+from llamav.records import SkippedSample
 from llamav.train.config import ConfigError, StageConfig, TrainConfig, dump_config, load_config
 from llamav.train.conversation import IGNORE_INDEX, ConversationError, Rendered, build_messages, render
-from llamav.train.data import BlankImage, DatasetSpec, DataError, Dialogue, Skipped, load_dataset_spec, mix
+from llamav.train.formats import DataError, DatasetSpec, load_dataset_spec
+from llamav.train.mixing import mix
+from llamav.train.records import BlankImage, Dialogue
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ class TrainError(RuntimeError):
 @dataclass
 class StageData:
     dialogues: list[Dialogue]
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: list[SkippedSample] = field(default_factory=list)
     per_dataset: dict[str, int] = field(default_factory=dict)
 
 
@@ -80,7 +86,8 @@ def load_stage_data(stage: StageConfig, protocol: ReasoningProtocol, seed: int) 
                 build_messages(dialogue, protocol, loss)
                 dialogue.check_image()
             except ValueError as exc:  # a ConversationError, or an image that cannot be read
-                skipped.append(Skipped(entry.source, -1, f"{dialogue.id}: {exc}"))
+                skipped.append(SkippedSample(source=entry.source, row=-1, sample_id=dialogue.id,
+                                             reason=f"{dialogue.id}: {exc}"))
                 continue
             usable.append(dialogue)
         skipped.extend(loaded.skipped)
@@ -99,10 +106,6 @@ def load_stage_data(stage: StageConfig, protocol: ReasoningProtocol, seed: int) 
 def build_base(config: TrainConfig, corpus: Callable[[], Any]):
     """(model, processor) to start from: a MODEL string's, or a Llava built from sizes whose
     tokenizer is trained on `corpus()` (the training text and the protocol's requests)."""
-    from llamav.models import load_model
-    from llamav.models.hf import HFModel, ModelLoadError
-    from llamav.models.tiny import LlavaSizes, build_model, build_processor, build_tokenizer
-
     settings = config.model
     if settings.scratch is not None:
         sizes = settings.scratch.model_dump()
@@ -120,8 +123,6 @@ def build_base(config: TrainConfig, corpus: Callable[[], Any]):
 
 
 def _corpus(stages: dict[str, StageData], protocol: ReasoningProtocol):
-    from llamav.models.tiny import _CORPUS
-
     yield from _CORPUS.splitlines()
     seen: set[str] = set()
     for data in stages.values():
@@ -162,7 +163,7 @@ class Collator:
         self.truncated = 0
 
     def __call__(self, rows: list[Rendered]) -> dict[str, Any]:
-        import torch
+        import torch  # see train_stage
 
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         old_side = tokenizer.padding_side
@@ -201,7 +202,7 @@ class Collator:
 
 
 def _trainer_callbacks(config_text: str):
-    from transformers import TrainerCallback
+    from transformers import TrainerCallback  # see train_stage
 
     class SaveConfig(TrainerCallback):
         """The resolved config beside every checkpoint, so any checkpoint says how it was made."""
@@ -240,6 +241,9 @@ def train_stage(
 ) -> tuple[Any, Any]:
     """Train one stage and save its model to `folder`. Returns the trained (merged) model and its
     processor."""
+    # torch, transformers, accelerate and peft are imported where a model is trained: loading and
+    # checking the data and the config (all that `prepare` does) needs none of them, and together
+    # they take seconds to import.
     from accelerate import PartialState
     from transformers import Trainer, TrainingArguments
 
@@ -322,7 +326,7 @@ def train_stage(
 
 
 def _has_accelerator() -> bool:
-    import torch
+    import torch  # see train_stage
 
     return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
 
@@ -370,9 +374,7 @@ def train(
     trained stages' model folders. Stopping early leaves a run that `resume` continues, and a
     from-scratch tokenizer is trained on every stage's text either way, so the first stages of a
     recipe can be shared (the curriculum ablation starts all its arms from llamav-tiny's first)."""
-    from accelerate import PartialState
-
-    from llamav.models.hf import HFModel
+    from accelerate import PartialState  # see train_stage
 
     output_dir = Path(output_dir or config.output_dir or "")
     if not str(output_dir):

@@ -46,11 +46,11 @@ from collections.abc import Sequence
 from PIL import Image
 
 from llamav.bench.synth import charts, math_logic, medical, ocr, perception, science, social, visual
-from llamav.bench.synth._common import DEFAULT_LEVEL, LETTERS, LEVELS, Template, png_bytes
+from llamav.bench.synth._common import DEFAULT_LEVEL, LETTERS, LEVELS, Template, png_bytes, with_choices
 from llamav.bench.vrc import CATEGORIES
 from llamav.records import Sample
 
-__all__ = ["DEFAULT_LEVEL", "DEFAULT_SIZES", "LEVELS", "TEMPLATES", "TEMPLATES_BY_CATEGORY", "Template", "generate", "reask", "sample_seed", "scene_split"]
+__all__ = ["DEFAULT_LEVEL", "DEFAULT_SIZES", "LEVELS", "TEMPLATES", "TEMPLATES_BY_CATEGORY", "Template", "generate", "reask", "sample_seed", "scene_split", "with_choices"]
 
 DEFAULT_SIZES = {"test": 320, "train": 5000}
 TEST_SHARE = 8  # one scene in 8 is reserved for the test split

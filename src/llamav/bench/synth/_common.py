@@ -137,6 +137,8 @@ def shape(draw: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: float, 
 
 
 def with_choices(stem: str, options: list[str]) -> str:
+    """The question with its options listed as every vrc-synth choice question lists them: one a
+    line under "Choices:", "(A) Mali"."""
     lines = [f"({LETTERS[i]}) {text}" for i, text in enumerate(options)]
     return stem + "\nChoices:\n" + "\n".join(lines)
 
