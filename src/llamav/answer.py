@@ -147,7 +147,8 @@ def read_option(text: str, options: list[str]) -> int | None:
     after = label.group(3) if label and label.group(3) else ""
     norm = normalize_text(body)
     exact = [i for i, opt in enumerate(options) if normalize_text(opt) and normalize_text(opt) == norm]
-    by_text = exact[0] if len(exact) == 1 else quoted_option(after or text, options) if (after or by_letter is None) else None
+    quotable = (after or by_letter is None) and _quotable(options)
+    by_text = exact[0] if len(exact) == 1 else quoted_option(after or text, options) if quotable else None
     if by_letter is not None and by_text is not None and by_letter != by_text:
         return None
     return by_letter if by_letter is not None else by_text
@@ -403,3 +404,469 @@ def percent_candidates(value, percent: bool, other_percent: bool) -> list:
     """A percentage is scaled one way only: "45%" equals 45 or 0.45, never 4500; a plain number
     written against a percentage reference is compared as written."""
     return [value, value / 100] if percent and not other_percent else [value]
+
+
+# -- reading a whole response --------------------------------------------------------------------
+#
+# A model rarely answers with the answer alone: it reasons, states an answer (often more than
+# once, sometimes correcting itself), and may go on to invent a new question and answer that too.
+# `read_response` finds the answer the response commits to, in this order:
+#   1. cut the text at an invented follow-up ("Question:", "Q:", "Human:", a new "Choices:" block);
+#   2. an explicit statement: "the answer is", "Answer:", "final answer", \boxed{}, "答案是",
+#      "选项为", "故选"; the last one that gives a readable answer to this question wins (models
+#      correct themselves, and restate their answer at the end);
+#   3. with none: the whole response when it is short, a bold answer, a leading option label, or
+#      the concluding sentence, read strictly (no option letter out of a word or a sentence, no
+#      number echoed from the question, fractions, ratios and scaled numbers whole);
+#   4. several different candidates: it declines, and the judge decides (or it counts as undecided).
+
+# Only the end of a long response is read: the committed answer closes it, and the time to read
+# a response is then bounded whatever its length.
+READ_TAIL_CHARS = 20_000
+
+_STAGE_TAG = re.compile(r"</?(?:SUMMARY|CAPTION|REASONING|CONCLUSION)>|<\|?(?:im_end|eot_id|endoftext|eoa|eoe)\|?>", re.IGNORECASE)
+# A line that starts a new exchange: the model went on to invent a question (or a turn) of its own.
+_FOLLOW_UP = re.compile(
+    r"^[ \t>#*]*(?:question|q|human|user|instruction|problem|new question|next question|问题)[ \t]*\d*[ \t]*\**[ \t]*[:：]",
+    re.IGNORECASE | re.MULTILINE,
+)
+_NEW_CHOICES = re.compile(r"^[ \t>#*]*(?:choices|options)[ \t]*\**[ \t]*[:：]", re.IGNORECASE | re.MULTILINE)
+# The explicit statements of an answer, English and Chinese. What follows one is its value.
+_STATEMENT = re.compile(
+    r"(?:(?<![\w])(?:(?:the|my|our)\s+)?(?:final\s+|correct\s+|right\s+|best\s+)?(?:answer|option|choice)\b"
+    r"(?:\s+(?:to\s+(?:the|this)\s+question|choice|option))?"
+    r"\s*(?:\*\*)?\s*(?:is|would\s+be|should\s+be|will\s+be|must\s+be|=|:)(?![\w])\s*:?"
+    r"|【答案】|(?:最终|正确)?答案\s*(?:应该?是|应为|是|为|:)"
+    r"|(?:故|所以|因此|则|应|只能|答案|我)\s*(?:应|只能)?选(?:择)?\s*(?:为|是|:)?(?=\s*[(\[]?[A-H](?![A-Za-z]))"
+    r"|(?:正确)?选项\s*(?:应该?是|应为|为|是|:)(?=\s*[(\[]?[A-H](?![A-Za-z]))"
+    r"|(?<![\w])(?:I\s+(?:would\s+)?(?:choose|select|pick))\b)",
+    re.IGNORECASE,
+)
+_NOT_A_STATEMENT = re.compile(
+    r"\b(?:to|find|get|determine|reach|choose|select|identify|verify|check|know|need)\s+(?:the\s+|an?\s+|our\s+)?$", re.IGNORECASE
+)
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
+# An option named on its own terms: "(C)", "C.", "C)", "C:", "option C", "**C**", "[C]".
+_LABEL_AT_START = re.compile(
+    r"^\s*(?:\*\*)?\s*(?:(?i:option|choice)\s*)?(?:\(([A-Za-z])\)|\[([A-Za-z])\]|([A-Z])(?![\w'’])|([a-z])(?=\s*[.):]|\s*$))(?:\*\*)?"
+)
+_LETTER_IN_SENTENCE = re.compile(
+    r"(?i:option|choice)\s*\(?([A-Z])\b\)?|\(([A-Z])\)|(?<![\w'’])([A-Z])\s+is\s+(?i:the\s+)?(?i:right|correct|true)\b"
+)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+# In Chinese a letter stands apart from the words around it ("度数是C"); one after "∠" or "△" names
+# a point of a figure, not an option.
+_LETTER_IN_CJK = re.compile(r"(?:是|为|选|选择)\s*[(（]?([A-H])(?![A-Za-z0-9'’])")
+_CONCLUSION_CUE = re.compile(
+    r"\b(?:so|thus|therefore|hence|in total|altogether|in conclusion|overall)\b|所以|因此|故|综上", re.IGNORECASE
+)
+_TOTAL_CUE = re.compile(r"\b(?:total(?:ly)?|sum|altogether|in all)\b(?:\s+(?:is|of|=|are|comes\s+to))?\s*[:=]?\s*", re.IGNORECASE)
+_PARENTHETICAL = re.compile(r"\([^()]{0,200}\)|（[^（）]{0,200}）")
+# A number as an answer states it, read whole: "$1,200", "-3.5", "1/2", "3:1", "3 x 10^5",
+# "2.5e-3", "45%", "1.2 million", and the number words up to twenty.
+_AMOUNT = re.compile(
+    rf"(?<![\w.^/:\\{{_])(?P<cur>[{_CURRENCY}])?\s?"
+    r"(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+)"
+    r"(?P<den>\s*[/:]\s*\d+(?:\.\d+)?)?"
+    r"(?P<exp>\s*(?:x|×|\*|\\times|\\cdot)\s*10\s*\^\s*\{?\s*[-+]?\d+\s*\}?|[eE][-+]?\d+)?"
+    r"(?P<pct>\s*(?:\\?%|percent\b))?"
+    r"(?P<scale>\s+(?:hundred|thousand|million|billion|trillion)\b)?"
+    r"(?![\w/])"
+    r"|(?<![\w-])(?P<word>zero|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
+    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)(?![\w-])",
+    re.IGNORECASE,
+)
+_BOUND_BEFORE = re.compile(
+    r"(?:more|less|fewer|greater|smaller|larger|higher|lower|bigger|than|over|under|above|below|least|most|about|around"
+    r"|approximately|roughly|nearly|almost|up\s+to|between|except|not|exceeds?|[~≈<>≤≥])\s*$",
+    re.IGNORECASE,
+)
+_REFUSAL_EXTRA = re.compile(
+    r"(?:not\s+enough\s+information|insufficient\s+(?:information|data)|(?:cannot|can't|can\s+not|unable\s+to)\s+"
+    r"(?:be\s+)?(?:determined?|answer|tell|see|view|interpret|provide|solve|identify|access)|impossible\s+to\s+(?:determine|tell|say)"
+    r"|not\s+possible\s+to\s+(?:solve|determine|answer|tell|say)|(?:please|can\s+you|could\s+you)\s+(?:provide|give|share|upload)"
+    r"|(?:didn't|did\s+not|don't|do\s+not)\s+(?:provide|see|have)\s+(?:any|the|an?)\s+(?:image|picture|diagram|figure|information)"
+    r"|(?:doesn't|does\s+not)\s+seem\s+to\s+be\s+(?:a|an|any)\s+(?:image|picture|diagram|figure)"
+    r"|无法(?:确定|判断|回答|得出|看到)|不能确定|信息不足|无解|有误|出错|都不对|均不(?:正确|对)|无正确答案|没有正确(?:答案|选项)|没有给出)",
+    re.IGNORECASE,
+)
+
+
+# An answer that names nothing: "无" ("none"), "None of the above".
+_NO_OPTION = re.compile(r"无|没有|都不是|none(?:\s+of\s+(?:the\s+above|these|them))?|no\s+(?:correct\s+)?(?:answer|option)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The answer a response commits to, or why none is read.
+
+    `answer` is what `match_answer` compares with the reference: an option letter, a number as
+    written ("1/2", "3 x 10^5", "1.2 million"), a short text, or a refusal's words; None when the
+    reader declines. `how` names the rule that read it ("statement", "boxed", "whole", ...) or,
+    when declined, starts with "declined:" and says why.
+    """
+
+    answer: str | None
+    how: str
+
+    @property
+    def declined(self) -> bool:
+        return self.answer is None
+
+
+def _declined(reason: str) -> Reading:
+    return Reading(None, f"declined: {reason}")
+
+
+def is_refusal_text(text: str) -> bool:
+    """"I cannot determine ...", "not enough information", "无法确定": a response that gives no answer."""
+    return is_refusal(text) or bool(_REFUSAL_EXTRA.search(text)) or bool(_NO_OPTION.fullmatch(text.strip().rstrip(".。")))
+
+
+def cut_follow_up(text: str) -> str:
+    """The response up to the first exchange the model invented after answering: a line that opens
+    a new question or turn ("Question:", "Q:", "Human:"), once something came before it, or a new
+    "Choices:" block after an answer was already stated."""
+    for match in _FOLLOW_UP.finditer(text):
+        if text[: match.start()].strip():
+            text = text[: match.start()]
+            break
+    for match in _NEW_CHOICES.finditer(text):
+        if _STATEMENT.search(text, 0, match.start()) or _BOXED.search(text, 0, match.start()):
+            return text[: match.start()]
+    return text
+
+
+def _boxed(text: str) -> list[tuple[int, str]]:
+    """Every \\boxed{...} with its position, its braces balanced."""
+    found = []
+    for match in _BOXED.finditer(text):
+        depth, i = 1, match.end()
+        while i < len(text) and depth and i - match.end() < 500:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            found.append((match.start(), text[match.end(): i - 1].strip()))
+    return found
+
+
+def _fragment(text: str, start: int) -> str:
+    """The value an answer statement gives: what follows it up to the end of its sentence or line
+    (the next line when the statement ends its own, "Answer:\\nB")."""
+    rest = text[start: start + 400]
+    if not rest.split("\n", 1)[0].strip() and rest.strip():
+        rest = rest.lstrip()
+    line = rest.split("\n", 1)[0]
+    # A sentence ends at a full stop that is not a decimal point, or at "。".
+    end = re.search(r"(?<!\d)\.(?=\s|$)|\.(?=\s+[A-Z])|[。；;!?！？]", line)
+    return line[: end.start()] if end else line
+
+
+_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([-+]?\d+(?:\.\d+)?)\s*\}\s*\{\s*(\d+(?:\.\d+)?)\s*\}")
+
+
+def _strip_markup(fragment: str) -> str:
+    body = fragment.strip().replace("\u2212", "-")
+    body = re.sub(r"^\\[(\[]|\\[)\]]$", "", body).strip()
+    if len(body) > 1 and body.startswith("$") and body.endswith("$"):
+        body = body.strip("$").strip()  # LaTeX's $...$, not a currency sign
+    body = re.sub(r"^\\boxed\s*\{|^\$|\$$", "", body.strip()).strip()  # a brace or a $ left unclosed
+    body = _FRAC.sub(r"\1/\2", body)
+    body = re.sub(r"\\(?:mathrm|mathbf|operatorname)\s*\{~?([^{}]*)\}", r" \1", body)
+    body = re.sub(r"\^\{(\w+)\}", r"^\1", body).replace("~", " ")
+    body = re.sub(r"\\text\{([^{}]*)\}|\\mathrm\{([^{}]*)\}", lambda m: m.group(1) or m.group(2) or "", body)
+    return body.strip().lstrip(":：").strip().strip("*_`\"'“”‘’").strip().rstrip(".,;:").strip()
+
+
+def _quotable(options: list[str]) -> bool:
+    """Whether options can be named by quoting their text: not when an option is a single letter
+    or mark ("A", "(b)"), which a sentence says in passing ("a cat", "kite A")."""
+    return all(len(normalize_text(o)) > 1 for o in options)
+
+
+def _option_key(text: str) -> str:
+    """An option or an answer as a comparable key: markup, LaTeX spacing and case removed, so that
+    "\\boxed{\\frac{1}{4}}" is the option "$\\frac{1}{4}$" and "15^{\\circ}" is "$15^{\\circ}$"."""
+    body = _strip_markup(text)
+    body = re.sub(r"\\(?:left|right|,|!|;|quad)|\\text\s*\{([^{}]*)\}", lambda m: m.group(1) or "", body)
+    body = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree", "°", body.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
+    return re.sub(r"[\s{}$]+", "", body).lower()
+
+
+def _unit_value(option: str) -> Fraction | None:
+    """The number of an option that is a number and a unit ("16 cm^2", "30°"), else None."""
+    match = re.fullmatch(rf"\s*({NUMBER})\s*(?:[A-Za-z°%]+(?:\^?[23])?)?\s*", option)
+    return to_fraction(match.group(1)) if match else None
+
+
+def _option_by_value(body: str, options: list[str]) -> int | None:
+    """The one option an answer equals as a value: the same key, the same number with the
+    option's unit left out ("16" for "16 cm²"), or the same expression (math-verify)."""
+    key = _option_key(body)
+    keys = [_option_key(o) for o in options]
+    same = [i for i, k in enumerate(keys) if k and k == key]
+    if same:
+        return same[0] if len(same) == 1 else None
+    got = read_quantity(body)
+    if got is not None and not got.label:
+        numbered = [i for i, o in enumerate(options) if _unit_value(_strip_markup(o)) == got.value]
+        if len(numbered) == 1:
+            return numbered[0]
+    if is_math_like(body) and len(body) <= MAX_MATH_CHARS:
+        target = math_parse(clean(body))
+        if target is not None:
+            equal = [i for i, o in enumerate(options) if is_math_like(_strip_markup(o))
+                     and (gold := math_parse(clean(_strip_markup(o)))) is not None and math_equal(gold, target)]
+            if len(equal) == 1:
+                return equal[0]
+    return None
+
+
+def _option_of(fragment: str, options: list[str], quote: bool = True) -> int | None | str:
+    """Which option a statement's value names: its label ("(C)", "C", "C. 42", "option C"), its
+    whole text, or its text opening the value ("No, it is not" names "No"); with `quote`, the one
+    option it quotes; "several" when it names more than one ("B or C"); None when it names none."""
+    body = _strip_markup(fragment)
+    if not body:
+        return None
+    letters = LETTERS[: len(options)]
+    if re.fullmatch(r"[A-H]{2,}|[A-H](?:\s*[、,，&/]\s*[A-H])+", body) and len(set(re.findall("[A-H]", body))) > 1:
+        return "several"  # "AC", "A、C": more than one option
+    by_text = [i for i, o in enumerate(options) if normalize_text(o) and normalize_text(o) == normalize_text(body)]
+    if not by_text and (value := _option_by_value(body, options)) is not None:
+        by_text = [value]
+    label = _LABEL_AT_START.match(body)
+    if label:
+        letter = next(g for g in label.groups() if g).upper()
+        rest = body[label.end():]
+        if letter in letters:
+            others = {m for m in re.findall(r"(?<![\w'’])\(?([A-Z])\)?(?![\w'’])", rest) if m in letters and m != letter}
+            if others and re.search(r"\b(?:or|and)\b|[/、,，;；&]|或|和|与", rest):
+                return "several"
+            if by_text and by_text[0] != letters.index(letter) and len(body) <= 2:
+                return None  # a one-letter option text that is another option's label: ambiguous
+            return letters.index(letter)
+    if len(by_text) == 1:
+        return by_text[0]
+    norm = normalize_text(body)
+    opening = [i for i, o in enumerate(options) if normalize_text(o) and re.match(rf"{re.escape(normalize_text(o))}\b", norm)
+               and re.match(rf"\W*{re.escape(o.strip())}\s*[,.;:!]", body, re.IGNORECASE)]
+    if len(opening) == 1:
+        return opening[0]
+    return quoted_option(body, options) if quote and _quotable(options) and len(body) <= 200 else None
+
+
+def _amounts(text: str, question: str = "") -> list[str]:
+    """The numbers a sentence states, read whole, leaving out bounds ("more than 5"), numbers in
+    parentheses, and numbers the question itself gives."""
+    body = _PARENTHETICAL.sub(" ", text)
+    echoed = {_amount_value(a) for a in _raw_amounts(question)} - {None}
+    found = []
+    for match in _AMOUNT.finditer(body):
+        if _BOUND_BEFORE.search(body[max(0, match.start() - 24): match.start()]):
+            continue
+        if re.match(r"\s*(?:or|to|-|–|and)\s*\d", body[match.end(): match.end() + 8]):
+            continue  # "3 or 4", "3 to 4": a range, not an answer
+        amount = match.group(0).strip()
+        if _amount_value(amount) in echoed:
+            continue
+        found.append(amount)
+    return found
+
+
+def _raw_amounts(text: str) -> list[str]:
+    return [m.group(0).strip() for m in _AMOUNT.finditer(text[:20_000])]
+
+
+def _amount_value(amount: str):
+    """A number's value for telling candidates apart ("1/2" and "0.5" are one candidate)."""
+    words = amount.lower()
+    if words in _NUMBER_WORDS:
+        return Fraction(_NUMBER_WORDS[words])
+    match = _AMOUNT.fullmatch(amount)
+    if match is None or match["num"] is None:
+        return None
+    try:
+        value = to_fraction(match["num"])
+        if match["den"]:
+            den = to_fraction(match["den"].strip()[1:].strip())
+            if match["den"].strip().startswith(":"):
+                return ("ratio", value, den)
+            value = value / den if den else None
+    except (ValueError, ZeroDivisionError):
+        return None
+    return (value, bool(match["exp"]), bool(match["pct"]), (match["scale"] or "").strip().lower(), match["cur"] or "")
+
+
+def _number_of(fragment: str, question: str = "") -> str | None | bool:
+    """The number a statement's value gives: the one amount it states (after the last "=" when it
+    is a worked sum); False when it states several different ones; None when none."""
+    body = _strip_markup(fragment)
+    if "=" in body:
+        body = body.rsplit("=", 1)[1]
+    amounts = _amounts(body)
+    values = {_amount_value(a) for a in amounts}
+    if not amounts:
+        return None
+    if len(values) > 1:
+        return False
+    return amounts[0]
+
+
+def _value(fragment: str, options: list[str] | None, question: str) -> str | None:
+    """What a statement's value answers: an option letter, a number, a short text, a refusal; None
+    when it answers nothing ("the answer is not clear"), "several" when it names more than one."""
+    body = _strip_markup(fragment)
+    if not body:
+        return None
+    if is_refusal_text(body):
+        return body
+    if options:
+        index = _option_of(body, options)
+        if index == "several":
+            return "several"
+        return LETTERS[index] if index is not None else None
+    if re.match(r"(?i)(?:not|neither|either)\b", body):
+        return "several" if re.match(r"(?i)either\b", body) else None
+    if read_quantity(body) or ("=" not in body and (is_math_like(body) or (_MATH_LIKE.match(body) and "\\" in body))):
+        return body  # a number, or an expression ("30-5\\pi"), whole
+    number = _number_of(body, question)
+    if number is False:
+        return "several"
+    words = body.split()
+    if number is not None and (len(words) <= 4 or re.match(r"[-+$€£¥₹(]?\d|\\", body)):
+        return body if read_quantity(body) or is_math_like(body) else number
+    if _MATH_LIKE.match(body) and re.search(r"\d|\\", body):
+        return body
+    return body if len(words) <= 8 else None
+
+
+def _statements(text: str, options: list[str] | None, question: str) -> list[tuple[int, str, str]]:
+    """(position, how, value) of every explicit statement whose value answers the question."""
+    found = []
+    for start, content in _boxed(text):
+        found.append((start, "boxed", _value(content, options, question)))
+    for match in _STATEMENT.finditer(text):
+        if _NOT_A_STATEMENT.search(text, max(0, match.start() - 30), match.start()):
+            continue  # "To find the answer: ...", "to determine the correct option, ..."
+        fragment = _fragment(text, match.end())
+        found.append((match.start(), "statement", _value(fragment, options, question)))
+    return sorted((s for s in found if s[2] is not None), key=lambda s: s[0])
+
+
+def _strip_answer_label(text: str, options: list[str] | None) -> str:
+    """"A: No, it is not." -> "No, it is not.": "A:" opening an answer is the word "Answer", not
+    option A, unless what follows is option A itself (or nothing)."""
+    match = re.match(r"^\s*A\s*[:：]\s+(?=\S)", text)
+    if not match:
+        return text
+    rest = text[match.end():]
+    if options and _option_of(rest.split("\n", 1)[0], options) == 0:
+        return text
+    if len(re.findall(r"[A-Za-z]+", rest.split("\n", 1)[0])) and not re.match(r"[A-Z](?![\w'’])", rest):
+        return rest
+    return text
+
+
+def _sentences_of(text: str) -> list[str]:
+    pieces = re.split(r"(?<=[.!?。！？])\s+|\n+|(?<=[。！？])", text)
+    return [p.strip() for p in pieces if p.strip() and re.search(r"\w", p)]
+
+
+def _concluding(text: str) -> str:
+    """The sentence a response ends on, or the last one that draws a conclusion ("So, ...")."""
+    sentences = _sentences_of(text)
+    if not sentences:
+        return ""
+    for sentence in reversed(sentences[-4:]):
+        if _CONCLUSION_CUE.search(sentence):
+            return sentence
+    return sentences[-1]
+
+
+def _read_sentence(sentence: str, options: list[str] | None, question: str) -> Reading:
+    """A concluding sentence, read strictly."""
+    if is_refusal_text(sentence):
+        return Reading(sentence.strip(), "refusal")
+    if options:
+        letters = LETTERS[: len(options)]
+        named = {g for m in _LETTER_IN_SENTENCE.finditer(sentence) for g in m.groups() if g and g in letters}
+        if _CJK.search(sentence):
+            named |= {m for m in _LETTER_IN_CJK.findall(sentence) if m in letters}
+        if len(named) > 1:
+            return _declined("the sentence names several options")
+        if named:
+            return Reading(named.pop(), "sentence")
+        quoted = quoted_option(sentence, options) if _quotable(options) and len(sentence) <= 300 else None
+        if quoted is not None:
+            return Reading(LETTERS[quoted], "sentence")
+        return _declined("no option named")
+    body = _PARENTHETICAL.sub(" ", sentence)
+    if "=" in body:
+        body = body.rsplit("=", 1)[1]
+    else:
+        total = None
+        for total in _TOTAL_CUE.finditer(body):
+            pass
+        if total is not None and _AMOUNT.match(body, total.end()):
+            body = body[total.end():]
+    amounts = _amounts(body, question)
+    values = {_amount_value(a) for a in amounts}
+    if len(values) == 1:
+        return Reading(amounts[-1], "sentence")
+    if len(values) > 1:
+        return _declined("several numbers in the concluding sentence")
+    if _raw_amounts(_PARENTHETICAL.sub(" ", sentence)):
+        return _declined("only numbers from the question, or bounds")
+    words = sentence.split()
+    return Reading(_strip_markup(sentence), "sentence") if len(words) <= 12 else _declined("no answer stated")
+
+
+def read_response(text: str, options: list[str] | None = None, question: str = "") -> Reading:
+    """The final answer a model's response commits to (see the rules above); never raises."""
+    try:
+        return _read(text, options or None, question)
+    except (RecursionError, ValueError, ZeroDivisionError, OverflowError, IndexError) as error:
+        return _declined(f"unreadable ({type(error).__name__})")
+
+
+def _read(text: str, options: list[str] | None, question: str) -> Reading:
+    text = _STAGE_TAG.sub(" ", text or "")
+    text = unicodedata.normalize("NFKC", text[-READ_TAIL_CHARS * 5:]).replace("\u2212", "-")
+    text = cut_follow_up(text)[-READ_TAIL_CHARS:].strip()
+    if not text:
+        return _declined("empty response")
+    text = _strip_answer_label(text, options)
+    statements = _statements(text, options, question)
+    if statements:
+        position, how, value = statements[-1]
+        if value == "several":
+            return _declined("the last statement names several answers")
+        return Reading(value, how)
+    whole = _strip_markup(text)
+    if len(whole) <= 300 and is_refusal_text(whole):
+        return Reading(whole, "refusal")
+    if "\n" not in whole and len(whole) <= 80:
+        if options:
+            index = _option_of(whole, options, quote=False)
+            if isinstance(index, int):
+                return Reading(LETTERS[index], "whole")
+            if index == "several":
+                return _declined("the response names several options")
+        elif "=" in whole and _number_of(whole):
+            return Reading(_number_of(whole), "whole")  # "5 + 3 = 8": the result
+        elif read_quantity(whole) or is_math_like(whole) or not _raw_amounts(whole):
+            return Reading(whole, "whole")
+    bold = [m.group(1) for m in _BOLD.finditer(text) if not m.group(1).rstrip().endswith(":")]
+    bold_values = {v for v in (_value(b, options, question) for b in bold[-1:]) if v and v != "several"}
+    if bold_values and (options or _AMOUNT.search(bold[-1])):
+        return Reading(bold_values.pop(), "bold")
+    if options:
+        first = text.split("\n", 1)[0]
+        label = _LABEL_AT_START.match(first)
+        if label and re.match(r"^\s*(?:\*\*)?\s*(?:\([A-Za-z]\)|[A-Z](?:[.):]|\s*$))", first):
+            index = _option_of(first, options)
+            if isinstance(index, int):
+                return Reading(LETTERS[index], "label")
+    return _read_sentence(_concluding(text), options, question)

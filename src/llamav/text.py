@@ -22,7 +22,9 @@ split, and belongs to the step it follows.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Protocol
 
 # "Step 3:", "**Step 3:**", "### Step 3.", "Step 3)" at the start of the text, of a line, or of a
 # sentence. Only there: "as found in step 2." inside a sentence is a reference, not a new step.
@@ -155,3 +157,78 @@ def strip_step_label(step: str) -> str:
 def step_texts(steps: list[str]) -> list[str]:
     """The steps' content for scoring: labels stripped, empty steps dropped."""
     return [t for t in (strip_step_label(s) for s in steps) if t]
+
+
+# -- stages of a conversation --------------------------------------------------------------------
+
+STAGE_TAGS = {"summary": "SUMMARY", "caption": "CAPTION", "reasoning": "REASONING", "conclusion": "CONCLUSION"}
+
+_ANY_TAG = re.compile(r"</?(?:SUMMARY|CAPTION|REASONING|CONCLUSION)>", re.IGNORECASE)
+
+
+def strip_tags(text: str) -> str:
+    return _ANY_TAG.sub("", text).strip()
+
+
+def tagged_stages(text: str) -> tuple[dict[str, str], list[str]]:
+    """LLaVA-CoT's four tagged stages from one text, in order, with flags for what deviates.
+
+    A stage whose closing tag is missing runs to the next opening tag (or the end). A missing
+    stage is flagged and left out. Text outside every tag is flagged, and, when no tag is found at
+    all, the whole text stands as the conclusion so that an answer can still be read from it.
+    """
+    opens = {
+        stage: m for stage, tag in STAGE_TAGS.items() if (m := re.search(f"<{tag}>", text, re.IGNORECASE))
+    }
+    if not opens:
+        return {"conclusion": text.strip()}, ["no_stage_tags"]
+    stages: dict[str, str] = {}
+    flags: list[str] = []
+    covered: list[tuple[int, int]] = []
+    starts = sorted(m.start() for m in opens.values())
+    for stage, tag in STAGE_TAGS.items():
+        opening = opens.get(stage)
+        if opening is None:
+            flags.append(f"missing_stage:{stage}")
+            continue
+        closing = re.search(f"</{tag}>", text[opening.end():], re.IGNORECASE)
+        if closing:
+            end = opening.end() + closing.start()
+            covered.append((opening.start(), opening.end() + closing.end()))
+        else:
+            flags.append(f"unclosed_tag:{stage}")
+            end = next((s for s in starts if s > opening.start()), len(text))
+            covered.append((opening.start(), end))
+        stages[stage] = text[opening.end():end].strip()
+    outside = text
+    for begin, end in sorted(covered, reverse=True):
+        outside = outside[:begin] + outside[end:]
+    if outside.strip():
+        flags.append("text_outside_stages")
+    return stages, flags
+
+
+class _Turn(Protocol):
+    stage: str
+    response: str
+
+
+def turn_stages(turns: Sequence[_Turn]) -> dict[str, str]:
+    """A conversation's stages as its raw turns hold them: each turn is its own stage (tags
+    removed; a turn continued over several segments is joined), and LLaVA-CoT's one "answer" turn
+    is split by its tags. Scorers read the answer and the steps from here, at scoring time, so that
+    a better reader reaches every stored run."""
+    stages: dict[str, str] = {}
+    for turn in turns:
+        if turn.stage == "answer":
+            stages.update(tagged_stages(turn.response)[0])
+        else:
+            stages[turn.stage] = (stages.get(turn.stage, "") + "\n" + strip_tags(turn.response)).strip()
+    return stages
+
+
+def answer_and_reasoning(turns: Sequence[_Turn]) -> tuple[str, str]:
+    """The answer turn's text (the reasoning's when the answer turn is empty) and the reasoning's."""
+    stages = turn_stages(turns)
+    reasoning = stages.get("reasoning", "")
+    return stages.get("conclusion", "").strip() or reasoning, reasoning

@@ -12,6 +12,7 @@ wrong); the rules never guess. Rules, in the order they are tried:
                   fractions, scientific notation, number words
     rule:list     lists: the same items in the same order
     rule:math     expressions (math-verify): LaTeX, symbolic equality, sets, intervals
+    rule:ratio    two ratios ("3:1") of different proportions
     rule:yes-no   a yes/no reference against the response's yes or no
     rule:text     equal normalised texts (case, punctuation, a leading article)
     rule:refusal  "I don't know" and the like against a reference that is an answer
@@ -20,6 +21,7 @@ wrong); the rules never guess. Rules, in the order they are tried:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -32,7 +34,7 @@ from llamav.answer import (
     is_qualified,
     is_scale_word,
     list_items,
-    is_refusal,
+    is_refusal_text,
     math_equal,
     math_parse,
     normalize_text,
@@ -45,7 +47,7 @@ from llamav.answer import (
     units,
 )
 
-__all__ = ["AnswerMatch", "LETTERS", "match_answer", "normalize_text", "option_index", "parse_number"]
+__all__ = ["AnswerMatch", "LETTERS", "match_answer", "normalize_text", "parse_number", "undecided"]
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,6 @@ def undecided(detail: str) -> AnswerMatch:
     return AnswerMatch(None, "undecided", detail)
 
 
-def option_index(text: str, options: list[str]) -> int | None:
-    """Which option a text names (see `llamav.answer.read_option`)."""
-    return read_option(text, options)
-
-
 def parse_number(text: str) -> Quantity | None:
     """The number a whole answer states (see `llamav.answer.read_quantity`)."""
     return read_quantity(text)
@@ -75,10 +72,10 @@ def _choice(predicted: str, reference: str, options: list[str]) -> AnswerMatch |
     ref = read_option(reference, options)
     if ref is None:
         return None  # the reference names no option: compare it as a plain answer
+    if is_refusal_text(predicted) and not any(is_refusal_text(o) for o in options):
+        return AnswerMatch(False, "rule:refusal", "the response gives no answer")
     got = read_option(predicted, options)
     if got is None:
-        if is_refusal(predicted) and not any(is_refusal(o) for o in options):
-            return AnswerMatch(False, "rule:refusal", "the response gives no answer")
         return undecided("no option named")
     return AnswerMatch(got == ref, "rule:choice", f"predicted {LETTERS[got]}, reference {LETTERS[ref]}")
 
@@ -146,6 +143,21 @@ def _math(predicted: str, reference: str, rel_tol: float) -> AnswerMatch | None:
     return AnswerMatch(math_equal(gold, target, rel_tol), "rule:math", f"predicted {target}, reference {gold}")
 
 
+_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
+
+
+def _ratio(predicted: str, reference: str) -> AnswerMatch | None:
+    """Two ratios ("3:1"): different proportions are wrong. Equal proportions written apart
+    ("2:4" for "1:2") are left to the judge: "3:20" may be a time as well as a ratio."""
+    got, ref = _RATIO.match(clean(predicted)), _RATIO.match(clean(reference))
+    if not (got and ref) or normalize_text(predicted) == normalize_text(reference):
+        return None
+    a, b, c, d = (Fraction(x) for x in (*got.groups(), *ref.groups()))
+    if a * d != b * c:
+        return AnswerMatch(False, "rule:ratio", f"predicted {clean(predicted)}, reference {clean(reference)}")
+    return undecided("the same proportion, written differently")
+
+
 _YES_NO = {"yes", "no"}
 
 
@@ -164,7 +176,7 @@ def match_answer(predicted: str, reference: str, *, options: list[str] | None = 
             got_q = sentence_number(predicted)
         if got_q is not None:
             return _quantity(got_q, ref_q, rel_tol)
-    decided = _list(predicted, reference, rel_tol) or _math(predicted, reference, rel_tol)
+    decided = _ratio(predicted, reference) or _list(predicted, reference, rel_tol) or _math(predicted, reference, rel_tol)
     if decided is not None:
         return decided
     ref_text, got_text = normalize_text(strip_answer_prefix(reference)), normalize_text(strip_answer_prefix(predicted))
@@ -173,7 +185,7 @@ def match_answer(predicted: str, reference: str, *, options: list[str] | None = 
     got_yes_no = [w for w in got_text.split() if w in _YES_NO]
     if ref_text in _YES_NO and got_yes_no and got_text.split()[0] in _YES_NO and len(set(got_yes_no)) == 1:
         return AnswerMatch(got_yes_no[0] == ref_text, "rule:yes-no", f"predicted {got_yes_no[0]}")
-    if is_refusal(predicted) and not is_refusal(reference):
+    if is_refusal_text(predicted) and not is_refusal_text(reference):
         return AnswerMatch(False, "rule:refusal", "the response gives no answer")
     if ref_q is not None:
         return undecided("no single number in the answer")

@@ -20,12 +20,13 @@ from typing import Protocol
 
 import numpy as np
 
-from llamav.metrics._answer import LETTERS, match_answer, option_index
+from llamav.answer import LETTERS, read_option, read_response
+from llamav.metrics._answer import AnswerMatch, match_answer, undecided
 from llamav.metrics._cache import JudgeCache, default_cache_path
 from llamav.metrics._judge import STEP_PROMPT_VERSION, LLMJudge
 from llamav.metrics._roscoe import ATTRIBUTES, SentenceEmbedder, score_chain
 from llamav.metrics._steps import DEFAULT_THRESHOLD, match_steps, step_similarity
-from llamav.text import split_sentences, split_steps, step_texts
+from llamav.text import answer_and_reasoning, split_sentences, split_steps, step_texts, turn_stages
 from llamav.records import NO_REFERENCE_CHAIN, Prediction, Sample, Score
 from llamav.registry import Registry
 
@@ -111,12 +112,21 @@ def _no_chain(metric: str, scale: str, sample: Sample) -> Score | None:
 
 
 def response_steps(prediction: Prediction) -> list[str]:
-    """The response chain as steps: the parsed steps, else the reasoning stage split into steps."""
+    """The response chain as steps, read at scoring time from the raw turns' reasoning stage; a
+    prediction without one (no turns kept, or an answer-only protocol) keeps its stored steps."""
+    reasoning = turn_stages(prediction.turns).get("reasoning")
+    if reasoning is not None:
+        return step_texts(split_steps(reasoning)[0])
     steps = prediction.steps or split_steps(prediction.stages.get("reasoning", ""))[0]
     return step_texts(steps)
 
 
-def predicted_answer(prediction: Prediction) -> str:
+def answer_text(prediction: Prediction) -> str:
+    """The text the final answer is read from, at scoring time: the raw answer turn (the reasoning
+    turn when that is empty), so that a better reader re-scores stored runs. A prediction without
+    turns (built in code) is read from its stored answer."""
+    if prediction.turns:
+        return answer_and_reasoning(prediction.turns)[0]
     return prediction.final_answer.strip() or prediction.stages.get("conclusion", "").strip()
 
 
@@ -124,8 +134,9 @@ def predicted_answer(prediction: Prediction) -> str:
 
 
 class AnswerScorer:
-    """Rules first; what they cannot decide goes to the LLM answer judge when there is one, and is
-    otherwise scored wrong with `decided_by="rule:no-match"` (visible in the summary)."""
+    """The answer is read from the response (`llamav.answer.read_response`), then matched by rules;
+    what the reader or the rules cannot decide goes to the LLM answer judge when there is one, and
+    is otherwise scored wrong with `decided_by="undecided"`, which every summary counts."""
 
     name = "answer"
 
@@ -139,15 +150,19 @@ class AnswerScorer:
         failed = _unusable("answer", "binary", sample, prediction)
         if failed:
             return failed
-        predicted = predicted_answer(prediction)
-        match = match_answer(predicted, sample.final_answer, options=sample.options, rel_tol=self.config.rel_tol)
-        details = {"predicted": predicted, "reference": sample.final_answer, "rule": match.detail}
+        text = answer_text(prediction)
+        reading = read_response(text, sample.options, sample.question)
+        predicted = reading.answer if reading.answer is not None else ""
+        match = self._match(text, reading.answer, sample)
+        details = {"predicted": predicted, "read_by": reading.how, "reference": sample.final_answer, "rule": match.detail}
         base = {"sample_id": sample.id, "metric": "answer", "scale": "binary"}
         if match.correct is not None:
             return Score(**base, value=float(match.correct), decided_by=match.decided_by, details=details)
         judge = self.config.llm_judge()
         if judge is None:
-            return Score(**base, value=0.0, decided_by="rule:no-match", details=details)
+            return Score(**base, value=0.0, decided_by="undecided", details=details)
+        # The judge reads what the reader read, or, when it declined, the end of the answer itself.
+        predicted = predicted or text[-2000:]
         image = sample.pil_image() if self.config.judge_sees_image else None
         verdict = judge.judge_answer(sample.question, self._reference_text(sample), predicted, image=image)
         details |= {"judge_raw": verdict.raw, "cached": verdict.cached, "judge_saw_image": image is not None}
@@ -155,12 +170,19 @@ class AnswerScorer:
             return Score(**base, decided_by=f"llm:{judge.name}", error=verdict.error, details=details)
         return Score(**base, value=float(verdict.value), decided_by=f"llm:{judge.name}", details=details)
 
+    def _match(self, text: str, answer: str | None, sample: Sample) -> AnswerMatch:
+        if not text.strip():
+            return match_answer("", sample.final_answer)
+        if answer is None:
+            return undecided("the reader declined")
+        return match_answer(answer, sample.final_answer, options=sample.options, rel_tol=self.config.rel_tol)
+
     @staticmethod
     def _reference_text(sample: Sample) -> str:
         """The reference final answer, with its option's text when it is a bare letter: the judge
         is given the final answer (never the reference steps), in a form it can compare."""
         if sample.options:
-            index = option_index(sample.final_answer, sample.options)
+            index = read_option(sample.final_answer, sample.options)
             if index is not None:
                 return f"{LETTERS[index]}. {sample.options[index]}"
         return sample.final_answer
