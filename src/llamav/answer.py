@@ -538,17 +538,17 @@ def cut_follow_up(text: str) -> str:
     return text
 
 
+# \boxed{...} with braces balanced to three levels ("\boxed{\frac{\sqrt{2}}{2}}"); the alternatives
+# start differently, so matching stays linear.
+_BOXED_CONTENT = re.compile(r"\\(?:boxed|fbox)\s*\{((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}")
+# Statements tried, from the last back: a response that states its answer thousands of times is
+# read in bounded time.
+MAX_STATEMENTS = 50
+
+
 def _boxed(text: str) -> list[tuple[int, str]]:
-    """Every \\boxed{...} with its position, its braces balanced."""
-    found = []
-    for match in _BOXED.finditer(text):
-        depth, i = 1, match.end()
-        while i < len(text) and depth and i - match.end() < 500:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            found.append((match.start(), text[match.end(): i - 1].strip()))
-    return found
+    """Every \\boxed{...} with its position."""
+    return [(m.start(), m.group(1).strip()) for m in _BOXED_CONTENT.finditer(text)]
 
 
 def _fragment(text: str, start: int) -> str:
@@ -742,17 +742,19 @@ def _value(fragment: str, options: list[str] | None, question: str) -> str | Non
     return body if len(words) <= 8 else None
 
 
-def _statements(text: str, options: list[str] | None, question: str) -> list[tuple[int, str, str]]:
-    """(position, how, value) of every explicit statement whose value answers the question."""
-    found = []
-    for start, content in _boxed(text):
-        found.append((start, "boxed", _value(content, options, question)))
-    for match in _STATEMENT.finditer(text):
-        if _NOT_A_STATEMENT.search(text, max(0, match.start() - 30), match.start()):
-            continue  # "To find the answer: ...", "to determine the correct option, ..."
-        fragment = _fragment(text, match.end())
-        found.append((match.start(), "statement", _value(fragment, options, question)))
-    return sorted((s for s in found if s[2] is not None), key=lambda s: s[0])
+def _last_statement(text: str, options: list[str] | None, question: str) -> tuple[str, str] | None:
+    """(how, value) of the last explicit statement whose value answers the question."""
+    found: list[tuple[int, str, str | int]] = [(start, "boxed", content) for start, content in _boxed(text)]
+    found += [(m.start(), "statement", m.end()) for m in _STATEMENT.finditer(text)]
+    for start, how, fragment in sorted(found, key=lambda f: f[0])[-MAX_STATEMENTS:][::-1]:
+        if how == "statement":
+            if _NOT_A_STATEMENT.search(text, max(0, start - 30), start):
+                continue  # "To find the answer: ...", "to determine the correct option, ..."
+            fragment = _fragment(text, fragment)
+        value = _value(fragment, options, question)
+        if value is not None:
+            return how, value
+    return None
 
 
 def _strip_answer_label(text: str, options: list[str] | None) -> str:
@@ -838,9 +840,9 @@ def _read(text: str, options: list[str] | None, question: str) -> Reading:
     if not text:
         return _declined("empty response")
     text = _strip_answer_label(text, options)
-    statements = _statements(text, options, question)
-    if statements:
-        position, how, value = statements[-1]
+    statement = _last_statement(text, options, question)
+    if statement:
+        how, value = statement
         if value == "several":
             return _declined("the last statement names several answers")
         return Reading(value, how)

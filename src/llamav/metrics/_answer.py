@@ -102,6 +102,8 @@ def _quantity(got: Quantity, ref: Quantity, rel_tol: float) -> AnswerMatch:
     if is_qualified(ref.label) or is_qualified(got.label):
         return undecided("a bound or a negation after the number")
     ref_unit, got_unit = pint_unit(ref.label, ref.currency), pint_unit(got.label, got.currency)
+    if (got.currency and ref.label and ref_unit is None) or (ref.currency and got.label and got_unit is None):
+        return undecided("a currency against words")  # "$20" is not "20 euros"
     if ref_unit is not None and got_unit is not None:
         if got_unit.dimensionality != ref_unit.dimensionality:
             return AnswerMatch(False, "rule:unit", detail + " (different quantities)")
