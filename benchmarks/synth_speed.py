@@ -15,7 +15,7 @@ import random
 import time
 
 from llamav.bench import synth
-from llamav.bench.synth._common import png_bytes
+from llamav.bench.synth import png_bytes
 
 
 def time_template(template, n: int) -> tuple[float, int]:
