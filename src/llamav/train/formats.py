@@ -67,6 +67,8 @@ def guess_format(source: str) -> str | None:
 
 
 def load_dataset_spec(spec: DatasetSpec) -> Loaded:
+    """One dataset entry read by its format's adapter, cut to `limit` dialogues, its choice chains
+    ending in the option check when `option_check` asks for it."""
     try:
         adapter = ADAPTERS.get(spec.format)
     except KeyError as exc:
