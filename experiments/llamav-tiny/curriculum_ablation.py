@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from llamav.bench import load_source
-from llamav.evaluate import RunConfig, Store, generate_missing, generation_key, load_reasoner, score_missing
+from llamav.evaluate import GenerationKey, RunConfig, Store, generate_missing, load_reasoner, score_missing
 from llamav.metrics import ScoreConfig, SentenceEmbedder, mean_ci
 from llamav.train import load_config, train
 
@@ -107,7 +107,7 @@ def evaluate(model: Path, strategy: str, seed: int, samples, bench: str, store, 
     """Predictions and scores of one model and decoding, kept in the store (resumable) and in `out`."""
     config = RunConfig(model=f"hf:{model}", bench=bench, seed=seed, max_new_tokens=256, metrics=["answer", "roscoe"],
                        **STRATEGIES[strategy])
-    generated = generate_missing(store, generation_key(config), samples, lambda: load_reasoner(config), batch_size=8)
+    generated = generate_missing(store, GenerationKey.of(config), samples, lambda: load_reasoner(config), batch_size=8)
     scored = score_missing(store, samples, generated.predictions, config.metrics, config, score_config)
     lines = [{"sample_id": s.id, "category": s.category,
               "scores": {m: scored.scores[m][s.id].model_dump() for m in config.metrics}} for s in samples]

@@ -39,7 +39,7 @@ import random
 import time
 
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForImageTextToText, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from llamav.answer import LETTERS
 from llamav.bench import load_source
@@ -127,8 +127,6 @@ def train_copy(model, args: argparse.Namespace, vocab: list[int]) -> float:
 
 def shipped_text_model() -> LlamaForCausalLM:
     """The shipped llamav-tiny's text model (its Llama and output head, the picture left out)."""
-    from transformers import AutoModelForImageTextToText
-
     llava = AutoModelForImageTextToText.from_pretrained(bundled_checkpoint())
     model = LlamaForCausalLM(llava.config.text_config)
     model.model.load_state_dict(llava.model.language_model.state_dict())

@@ -9,20 +9,15 @@ no help at all: the drill is the same for a model trained blind. In a whole chai
 token of hundreds; here it is what every exchange is about.
 
 Tried on llamav-tiny and not kept (docs/curriculum.md), so it is not a format of the package:
-importing this module registers it. Run as a script, it is `llamav train` with the format known,
-for the stages of docs/curriculum.md that name it:
-
-    python experiments/llamav-tiny/lookup_drill.py --config runs/lookup-text.yaml --output-dir runs/tiny --resume
+importing this module registers it, and `train_with_lookup_drill.py` is `llamav train` with it.
 """
 
 from __future__ import annotations
 
 import random
-import sys
 
 from llamav.answer import LETTERS
 from llamav.bench.synth import with_choices
-from llamav.cli import main as llamav
 from llamav.train import ADAPTERS, DataError, DatasetSpec, Dialogue, Exchange, Loaded
 from llamav.train.adapters import plan_summary
 from llamav.train.synth_adapters import option_rotations, sample_stages, synth_samples
@@ -30,6 +25,7 @@ from llamav.train.synth_adapters import option_rotations, sample_stages, synth_s
 FORMAT = "vrc-synth-lookup"
 
 
+@ADAPTERS.register(FORMAT)
 def lookup_drill(spec: DatasetSpec) -> Loaded:
     """Every option of every rotation of each choice sample, asked for by name; samples without
     options are passed over."""
@@ -56,15 +52,3 @@ def lookup_drill(spec: DatasetSpec) -> Loaded:
     if not loaded.dialogues:
         raise DataError(f"{spec.source}: no multiple-choice samples")
     return loaded
-
-
-ADAPTERS.register(FORMAT)(lookup_drill)
-
-
-def main() -> None:
-    sys.argv = ["llamav", "train", *sys.argv[1:]]
-    llamav()
-
-
-if __name__ == "__main__":
-    main()
