@@ -466,7 +466,7 @@ _PARENTHETICAL = re.compile(r"\([^()]{0,200}\)|（[^（）]{0,200}）")
 # A number as an answer states it, read whole: "$1,200", "-3.5", "1/2", "3:1", "3 x 10^5",
 # "2.5e-3", "45%", "1.2 million", and the number words up to twenty.
 _AMOUNT = re.compile(
-    rf"(?<![\w.^/:\\{{_])(?P<cur>[{_CURRENCY}])?\s?"
+    rf"(?<![\w.^/:\\{{_])(?<![A-Za-z]-)(?P<cur>[{_CURRENCY}])?\s?"
     r"(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+)"
     r"(?P<den>\s*[/:]\s*\d+(?:\.\d+)?)?"
     r"(?P<exp>\s*(?:x|×|\*|\\times|\\cdot)\s*10\s*\^\s*\{?\s*[-+]?\d+\s*\}?|[eE][-+]?\d+)?"
@@ -731,6 +731,8 @@ def _value(fragment: str, options: list[str] | None, question: str) -> str | Non
         return "several" if re.match(r"(?i)either\b", body) else None
     if read_quantity(body) or ("=" not in body and (is_math_like(body) or (_MATH_LIKE.match(body) and "\\" in body))):
         return body  # a number, or an expression ("30-5\\pi"), whole
+    if re.fullmatch(r"[\d\s+\-().,/]+", body) and len(body) <= 40:
+        return body  # digits in groups: a phone number, a code ("014 766 2660")
     number = _number_of(body, question)
     if number is False:
         return "several"
@@ -858,8 +860,9 @@ def _read(text: str, options: list[str] | None, question: str) -> Reading:
                 return _declined("the response names several options")
         elif "=" in whole and _number_of(whole):
             return Reading(_number_of(whole), "whole")  # "5 + 3 = 8": the result
-        elif read_quantity(whole) or is_math_like(whole) or not _raw_amounts(whole):
-            return Reading(whole, "whole")
+        elif read_quantity(whole) or is_math_like(whole) or not _raw_amounts(whole) or not re.search(r"\s", whole) \
+                or re.fullmatch(r"[\d\s+\-().,/]+", whole):
+            return Reading(whole, "whole")  # a number, an expression, a text, a code ("LS-17414", "014 766 2660")
     bold = [m.group(1) for m in _BOLD.finditer(text) if not m.group(1).rstrip().endswith(":")]
     bold_values = {v for v in (_value(b, options, question) for b in bold[-1:]) if v and v != "several"}
     if bold_values and (options or _AMOUNT.search(bold[-1])):
