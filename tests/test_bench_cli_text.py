@@ -54,7 +54,8 @@ def test_a_skip_reason_naming_a_path_that_looks_like_markup_is_printed_as_it_is(
 def test_control_characters_in_categories_ids_and_paths_are_shown_not_sent(tmp_path):
     path = _bench(tmp_path, [
         {"idx": 1, "category": "\x1b]0;pwned\x07cat"},
-        {"idx": "clear\x1b[2Jme", "image": "gone\x1b[2J.png"},
+        {"idx": 2, "image": "gone\x1b[2J.png"},
+        {"idx": 3, "question": "Which\x1b[2J colour?"},
     ])
     for args in (("bench", "info", str(path)), ("bench", "export", str(path), "--out", str(tmp_path / "o.parquet"))):
         result = _run(*args)

@@ -12,18 +12,29 @@ serves after download, so the tests on local files test the hub path too.
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import json
+import os
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from llamav.images import ImageLimits
-from llamav.bench.vrc import SampleError, load_category_map, row_to_sample, sample_id
+from llamav.bench.vrc import SampleError, load_category_map, normalize_id, row_to_sample, sample_id
+from llamav.images import ImageLimits, NotAFile, open_regular_file
 from llamav.records import Sample, SkippedSample
 
 DEFAULT_HF_SPLIT = "test"
+
+# A benchmark's own data files (.jsonl, .parquet) are read up to this size (VRC-Bench's parquet
+# is 0.3 GB); LLAMAV_MAX_DATA_BYTES changes it, 0 lifts it. One line of a jsonl file is a row of
+# text (images are files beside it), so a line is read up to MAX_JSONL_LINE_BYTES.
+DEFAULT_MAX_DATA_BYTES = 4 * 1024**3
+ENV_MAX_DATA_BYTES = "LLAMAV_MAX_DATA_BYTES"
+MAX_JSONL_LINE_BYTES = 64 * 1024**2
 
 
 class SourceError(ValueError):
@@ -45,6 +56,8 @@ class Benchmark:
         return iter(self.samples)
 
     def get(self, sample_id: str) -> Sample:
+        """The sample with this id (compared as ids are: trimmed, Unicode NFC)."""
+        sample_id = normalize_id(sample_id) or sample_id
         for sample in self.samples:
             if sample.id == sample_id:
                 return sample
@@ -105,10 +118,13 @@ def load_source(
     `image_limits` (default: `ImageLimits.from_env()`) bounds pixels, size on disk and the side
     above which an image is downscaled.
     """
-    reading = _Reading(strict, category_map, limit, allow_outside_paths, image_limits or ImageLimits.from_env())
+    reading = _Reading(strict, _map(category_map), limit, allow_outside_paths, image_limits or ImageLimits.from_env())
     parsed = parse_source(spec)
     if isinstance(category_map, (str, Path)):
-        reading.category_map = load_category_map(category_map)
+        try:
+            reading.category_map = load_category_map(category_map)
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
     if parsed.kind == "vrc-synth":
         from llamav.bench import synth
 
@@ -158,9 +174,16 @@ def load_rows(
     """Rows already in memory (dicts in VRC-Bench's schema, e.g. from pandas) -> a Benchmark, by
     the same rules as `load_source`. Image paths are read inside `folder` only (none without it)
     unless `allow_outside_paths`."""
-    reading = _Reading(strict, category_map, None, allow_outside_paths, image_limits or ImageLimits.from_env())
+    reading = _Reading(strict, _map(category_map), None, allow_outside_paths, image_limits or ImageLimits.from_env())
     folders = (Path(folder),) if folder is not None else ()
     return _from_rows(((row, folders) for row in rows), source, reading)
+
+
+def _map(category_map) -> Mapping[str, str] | None:
+    """A category map given as a mapping, its ids compared as sample ids are (NFC)."""
+    if category_map is None or isinstance(category_map, (str, Path)):
+        return None
+    return {normalize_id(str(k)): unicodedata.normalize("NFC", str(v).strip()) for k, v in category_map.items()}
 
 
 @dataclass
@@ -219,17 +242,81 @@ def _undecoded(dataset) -> Iterable[Mapping[str, Any]]:
     return dataset
 
 
+def max_data_bytes() -> int | None:
+    """The size limit on one data file: LLAMAV_MAX_DATA_BYTES (0 lifts it), else 4 GiB."""
+    text = os.environ.get(ENV_MAX_DATA_BYTES, "").strip()
+    if not text:
+        return DEFAULT_MAX_DATA_BYTES
+    try:
+        number = int(text.replace("_", ""))
+    except ValueError:
+        raise SourceError(f"{ENV_MAX_DATA_BYTES}={text!r} is not a whole number") from None
+    return number if number > 0 else None
+
+
+def _open_data_file(path: Path):
+    """A benchmark's data file, opened only if it is a regular file within the size limit: a FIFO
+    would hang the load, /dev/zero would fill memory, and a symbolic link may point at either."""
+    try:
+        handle = open_regular_file(path)
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such file") from None
+    except NotAFile as exc:
+        raise SourceError(f"{path} is {exc}, not a data file: a benchmark's .jsonl or .parquet must be a file") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+    limit = max_data_bytes()
+    size = os.fstat(handle.fileno()).st_size
+    if limit is not None and size > limit:
+        handle.close()
+        raise SourceError(_data_too_large(path, size, limit))
+    return handle
+
+
+def _data_too_large(path: Path, size: int, limit: int) -> str:
+    return f"{path} is {size:,} bytes, above the limit of {limit:,} (raise the limit with {ENV_MAX_DATA_BYTES}=N)"
+
+
 def _jsonl_rows(path: Path) -> Iterable[Mapping[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle):
-            if not line.strip():
+    limit = max_data_bytes()
+    with _open_data_file(path) as handle:
+        read = 0
+        for line_no in itertools.count(1):
+            line = handle.readline(MAX_JSONL_LINE_BYTES + 1)
+            too_long = len(line) > MAX_JSONL_LINE_BYTES
+            while too_long and not line.endswith(b"\n"):  # pass over the rest of the line, unkept
+                read += len(line)
+                if limit is not None and read > limit:
+                    raise SourceError(_data_too_large(path, read, limit) + " (it grew while being read)")
+                line = handle.readline(MAX_JSONL_LINE_BYTES + 1)
+                if not line:
+                    break
+            if not line:
+                return
+            read += len(line)
+            if limit is not None and read > limit:
+                raise SourceError(_data_too_large(path, read, limit) + " (it grew while being read)")
+            if too_long:
+                yield {"__error__": f"line {line_no} is longer than {MAX_JSONL_LINE_BYTES:,} bytes"}
+                continue
+            if line_no == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8):]
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield {"__error__": f"line {line_no} is not UTF-8 text (byte {exc.start + 1} of the line)"}
+                continue
+            if not text.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield {"__error__": f"line {line_no + 1} is not JSON ({exc.msg})"}
+                yield {"__error__": f"line {line_no} is not JSON ({exc.msg})"}
                 continue
-            yield row if isinstance(row, dict) else {"__error__": f"line {line_no + 1} is not an object"}
+            except RecursionError:
+                yield {"__error__": f"line {line_no} is not JSON (nested too deeply)"}
+                continue
+            yield row if isinstance(row, dict) else {"__error__": f"line {line_no} is not an object"}
 
 
 def _load_path(path: Path, spec: str, reading: _Reading) -> Benchmark:
@@ -248,6 +335,9 @@ def _load_path(path: Path, spec: str, reading: _Reading) -> Benchmark:
     suffix = path_files[0].suffix.lower()
     if suffix == ".parquet":
         import datasets
+
+        for file in path_files:  # checked here: `datasets` would read a FIFO or /dev/zero as told
+            _open_data_file(file).close()
 
         dataset = datasets.load_dataset("parquet", data_files=[str(p) for p in path_files], split="train")
         # One dataset over every file: relative image paths are read from the first file's folder.
@@ -272,7 +362,9 @@ def _from_rows(rows, source: str, reading: _Reading, split: str = "") -> Benchma
         try:
             sample, from_row_number = _one_row(row, index, source, folders, reading, split)
             if not from_row_number and sample.id in seen:
-                raise SampleError(index, sample.id, "duplicate id (ids are compared as text: 1 and \"1\" are one id)")
+                raise SampleError(index, sample.id, "duplicate id (ids are compared as text, in Unicode's NFC form: "
+                                                   "1 and \"1\" are one id, and so are an é written as one "
+                                                   "character or as e and an accent)")
         except SampleError as exc:
             if reading.strict:
                 raise

@@ -13,13 +13,14 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from llamav.answer import parse_choices
-from llamav.images import ImageLimits, load_image
+from llamav.images import ImageLimits, NotAFile, load_image, open_regular_file, read_bounded
 from llamav.records import UNCATEGORIZED, AnswerType, Sample
 
 SCHEMA_COLUMNS = ("idx", "image", "question", "steps", "final_answer")
@@ -79,21 +80,91 @@ def infer_answer_type(final_answer: str, options: list[str] | None) -> AnswerTyp
 # -- categories ----------------------------------------------------------------------------------
 
 
+# A category map is a small table; a larger file is a mistake (or not a table at all).
+MAX_CATEGORY_MAP_BYTES = 64 * 1024 * 1024
+
+
 def load_category_map(path: str | Path) -> dict[str, str]:
-    """A user's id -> category mapping: a JSON object, or a CSV with `idx`/`id` and `category`."""
+    """A user's id -> category mapping: a JSON object, or a CSV with `idx`/`id` and `category`
+    columns (UTF-8, with or without the byte-order mark spreadsheets write).
+
+    Ids are read as sample ids are (trimmed, Unicode NFC), categories are trimmed. A row without
+    an id or a category, a category that is not text, and an id given twice with two categories
+    are errors (`ValueError`) naming the row: a gap in the map is never filled with a made-up
+    category such as "None"."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        with open_regular_file(path) as handle:
+            raw = read_bounded(handle, MAX_CATEGORY_MAP_BYTES, lambda size: ValueError(
+                f"{path}: the category map is {size:,} bytes, above the limit of {MAX_CATEGORY_MAP_BYTES:,}"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such category map") from None
+    except NotAFile as exc:
+        raise ValueError(f"{path} is {exc}, not a category map file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the category map ({exc.strerror or type(exc).__name__})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start + 1}); save the map as UTF-8") from None
     if path.suffix.lower() == ".json":
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object of id -> category")
-        return {str(k): str(v) for k, v in data.items()}
-    reader = csv.DictReader(io.StringIO(text))
-    fields = set(reader.fieldnames or ())
-    id_col = "idx" if "idx" in fields else "id"
-    if id_col not in fields or "category" not in fields:
-        raise ValueError(f"{path}: a CSV category map needs columns 'idx' (or 'id') and 'category'")
-    return {str(row[id_col]): str(row["category"]) for row in reader}
+        return _json_category_map(path, text)
+    return _csv_category_map(path, text)
+
+
+def _json_category_map(path: Path, text: str) -> dict[str, str]:
+    try:
+        data = json.loads(text, object_pairs_hook=_Pairs)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({getattr(exc, 'msg', 'nested too deeply')})") from None
+    if not isinstance(data, _Pairs):
+        raise ValueError(f"{path}: expected a JSON object of id -> category")
+    mapping: dict[str, str] = {}
+    for key, value in data:
+        where = f"{path}: id {key!r}"
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            kind = {type(None): "null", bool: "boolean", float: "number", list: "array"}.get(type(value), "object")
+            raise ValueError(f"{where} has a category of type {kind}; a category is text")
+        _put(mapping, key, str(value), where)
+    return mapping
+
+
+class _Pairs(list):
+    """A JSON object's (key, value) pairs in order, duplicates kept."""
+
+
+def _csv_category_map(path: Path, text: str) -> dict[str, str]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+        id_col = header.index("idx") if "idx" in header else header.index("id") if "id" in header else None
+        if id_col is None or "category" not in header:
+            raise ValueError(
+                f"{path}: a CSV category map needs columns 'idx' (or 'id') and 'category'; "
+                f"its first line names {', '.join(repr(h) for h in header) or 'nothing'}")
+        category_col = header.index("category")
+        mapping: dict[str, str] = {}
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            where = f"{path}, line {reader.line_num}"
+            cells = [row[i] if i < len(row) else "" for i in (id_col, category_col)]
+            _put(mapping, cells[0], cells[1], where)
+    except csv.Error as exc:
+        raise ValueError(f"{path}, line {reader.line_num}: not valid CSV ({exc})") from None
+    return mapping
+
+
+def _put(mapping: dict[str, str], key: str, category: str, where: str) -> None:
+    sample = normalize_id(key)
+    category = unicodedata.normalize("NFC", category.strip())
+    if not sample:
+        raise ValueError(f"{where}: the row has no id")
+    if not category:
+        raise ValueError(f"{where}: id {sample!r} has no category")
+    if mapping.get(sample, category) != category:
+        raise ValueError(f"{where}: id {sample!r} is given two categories, {mapping[sample]!r} and {category!r}")
+    mapping[sample] = category
 
 
 def derive_category(sample_id: str, row: Mapping[str, Any], category_map: Mapping[str, str] | None) -> str:
@@ -104,7 +175,7 @@ def derive_category(sample_id: str, row: Mapping[str, Any], category_map: Mappin
     for col in _CATEGORY_COLUMNS:
         value = row.get(col)
         if isinstance(value, str) and value.strip():
-            return value.strip()
+            return unicodedata.normalize("NFC", value.strip())
     for col in _SOURCE_COLUMNS:
         value = row.get(col)
         if isinstance(value, str) and _key(value) in _SOURCE_TO_CATEGORY:
@@ -123,9 +194,13 @@ def sample_id(row: Mapping[str, Any], row_index: int) -> tuple[str, str | None]:
     """(id, the column it came from; None when it was made from the row number).
 
     Ids are text: a whole number (`1`, or `1.0` from a parquet column with gaps) becomes its
-    decimal text, so `1` and `"1"` are the same id and the second is a duplicate. A row without an
-    id gets `row-N` (N its 0-based row number); the loader renames such an id if a real id in the
-    same source happens to be `row-N`, so a made-up id never displaces a real one.
+    decimal text, so `1` and `"1"` are the same id and the second is a duplicate. Text ids are
+    trimmed and put in Unicode's NFC form, so an `é` written as one character or as `e` and an
+    accent is one id; an id holding an invisible or control character (a zero-width space, a
+    direction override, a newline, an escape) is refused: two ids that print the same must be
+    the same id. A row without an id gets `row-N` (N its 0-based row number); the loader renames
+    such an id if a real id in the same source happens to be `row-N`, so a made-up id never
+    displaces a real one.
     """
     for column in ("idx", "id"):
         value = row.get(column)
@@ -135,7 +210,10 @@ def sample_id(row: Mapping[str, Any], row_index: int) -> tuple[str, str | None]:
             continue
         if isinstance(value, str):
             if value.strip():
-                return value.strip(), column
+                hidden = _hidden_character(value.strip())
+                if hidden:
+                    raise SampleError(row_index, None, f"{column} holds {hidden}; an id must be visible text")
+                return normalize_id(value), column
             continue
         if isinstance(value, bool):
             raise SampleError(row_index, None, f"{column} must be text or a whole number, got a boolean")
@@ -145,6 +223,25 @@ def sample_id(row: Mapping[str, Any], row_index: int) -> tuple[str, str | None]:
             return str(int(value)), column
         raise SampleError(row_index, None, f"{column} must be text or a whole number, got {type(value).__name__}")
     return f"{ROW_ID_PREFIX}{row_index}", None
+
+
+def normalize_id(text: str) -> str:
+    """An id as llamav compares it: trimmed, in Unicode's NFC form."""
+    return unicodedata.normalize("NFC", text.strip())
+
+
+# Control characters, format characters (zero-width space and joiners, direction marks and
+# overrides, the byte-order mark, tags), surrogates, line and paragraph separators.
+_INVISIBLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def _hidden_character(text: str) -> str | None:
+    """Words for the first invisible or control character of `text`, or None."""
+    for position, char in enumerate(text):
+        if unicodedata.category(char) in _INVISIBLE:
+            name = unicodedata.name(char, "a control character")
+            return f"an invisible or control character (U+{ord(char):04X}, {name}, at position {position + 1})"
+    return None
 
 
 def _steps(value: Any) -> list[str]:
