@@ -179,3 +179,48 @@ def test_the_default_source_is_the_question_alone_and_the_score_names_it():
     # With the reference inside s every reference step aligns to itself: Commonsense is pinned at 1.
     assert scores["question+reference"].attributes["commonsense"] == pytest.approx(1.0)
     assert scores["question"].attributes["commonsense"] < 0.99
+
+
+# -- a step longer than the sentence model's input -------------------------------------------------
+
+LONG_STEP = " ".join(
+    f"In row {i} the {colour} circle sits left of the {shape}, so it is counted once and only once."
+    for i, (colour, shape) in enumerate([("red", "square"), ("blue", "triangle"), ("green", "star")] * 8)
+)  # about 500 word-pieces: past all-MiniLM-L6-v2's 256, within 512
+
+
+class ReferenceEmbeddings:
+    """Vectors as ROSCOE's reference code gets them: sentence vectors from sentence-transformers'
+    `encode` at the model's configured length, token vectors from the transformer at 512."""
+
+    def __init__(self):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        from llamav.metrics._roscoe import default_model_path
+
+        self.model = SentenceTransformer(default_model_path(), device="cpu")
+        self.torch = torch
+
+    def sentences(self, texts):
+        return self.model.encode(list(texts), normalize_embeddings=True)
+
+    def tokens(self, text):
+        tokenizer, transformer = self.model.tokenizer, self.model[0].auto_model
+        ids = tokenizer(text, truncation=True, max_length=512, return_tensors="pt")
+        with self.torch.inference_mode():
+            out = transformer(**ids).last_hidden_state[0, 1:-1]
+        return self.torch.nn.functional.normalize(out, dim=-1).numpy()
+
+
+def test_a_step_longer_than_256_word_pieces_scores_as_the_reference_does():
+    emb = embedder()
+    assert 256 < len(emb.model.tokenizer.tokenize(LONG_STEP)) <= 510
+    chain = ([LONG_STEP, "So there are 3 red circles."], QUESTION, REFERENCE)
+    [result] = roscoe_sa([chain], emb)
+    reference = ReferenceEmbeddings()
+    expected = literal_scores(*chain, reference)
+    for name in ATTRIBUTES:
+        assert result.scores[name] == pytest.approx(expected[name], abs=1e-3), name
+    assert emb.sentences([LONG_STEP])[0] == pytest.approx(reference.sentences([LONG_STEP])[0], abs=1e-5)
+    assert emb.tokens(LONG_STEP).shape[0] == len(emb.model.tokenizer.tokenize(LONG_STEP))

@@ -78,8 +78,11 @@ class SentenceEmbedder:
 
     One forward pass gives both: the model's pooled sentence embedding, and the transformer's
     contextual output vector for each word-piece, without the first/last special tokens and
-    padding ([UNK] word-pieces are kept). A text is embedded up to 512 word-pieces. All vectors
-    are unit-normalised so that a dot product is a cosine.
+    padding ([UNK] word-pieces are kept). Token vectors come from up to 512 word-pieces (the
+    model's full input, as ROSCOE's reference code takes them); sentence vectors from the sentence
+    model's own configured length (256 for all-MiniLM-L6-v2, as the reference gets them through
+    sentence-transformers), so a text longer than that gets a second, cut pass for its sentence
+    vector. All vectors are unit-normalised so that a dot product is a cosine.
 
     `model`: None for the bundled all-MiniLM-L6-v2, else a sentence-transformers name or local path
     (e.g. all-mpnet-base-v2, ROSCOE's default).
@@ -96,11 +99,13 @@ class SentenceEmbedder:
             path, self.name = model, os.path.basename(model.rstrip("/")) or model
         self.model = SentenceTransformer(path, device=device)
         self.model.eval()
-        # ROSCOE's reference code embeds a step up to the model's full input (512 word-pieces);
-        # sentence-transformers' own default for this model cuts at 256.
+        # Two lengths, as ROSCOE's reference has them: its token vectors see the model's full input
+        # (512 word-pieces), its sentence vectors come from sentence-transformers at the length
+        # the sentence model is configured for (256 for all-MiniLM-L6-v2).
         positions = getattr(getattr(self.model[0], "auto_model", None), "config", None)
         limit = getattr(positions, "max_position_embeddings", 512) or 512
-        self.model.max_seq_length = min(MAX_WORD_PIECES, limit)
+        self.token_length = min(MAX_WORD_PIECES, limit)
+        self.sentence_length = min(self.model.max_seq_length or self.token_length, self.token_length)
         self.batch_size = batch_size
         # Only the model's own framing and padding go; [UNK] stays, since symbols such as the angle
         # and therefore signs tokenize to it and carry meaning (ROSCOE-SA.md).
@@ -116,17 +121,13 @@ class SentenceEmbedder:
         import torch
 
         todo = sorted({t for t in texts if t not in self._sentences}, key=len)
-        # sentence-transformers >= 6 names it `preprocess`; older releases `tokenize`.
-        preprocess = getattr(self.model, "preprocess", None) or self.model.tokenize
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            features = preprocess(batch)
-            features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
-            with torch.inference_mode():
-                out = self.model(features)
+            features, out = self._forward(batch, self.token_length)
             sentences = torch.nn.functional.normalize(out["sentence_embedding"].float(), dim=-1).cpu().numpy()
             tokens = torch.nn.functional.normalize(out["token_embeddings"].float(), dim=-1).cpu().numpy()
             keep = features["attention_mask"].bool()
+            lengths = keep.sum(dim=1).cpu().numpy()
             if self._special_ids:
                 special = torch.tensor(self._special_ids, device=keep.device)
                 keep &= ~torch.isin(features["input_ids"], special)
@@ -134,6 +135,23 @@ class SentenceEmbedder:
             for i, text in enumerate(batch):
                 self._sentences[text] = sentences[i]
                 self._tokens[text] = tokens[i][keep[i]]
+            longer = [text for i, text in enumerate(batch) if lengths[i] > self.sentence_length]
+            if longer:
+                _, cut = self._forward(longer, self.sentence_length)
+                vectors = torch.nn.functional.normalize(cut["sentence_embedding"].float(), dim=-1).cpu().numpy()
+                self._sentences.update(zip(longer, vectors))
+
+    def _forward(self, texts: list[str], length: int):
+        """The model's features and outputs for texts cut at `length` word-pieces."""
+        import torch
+
+        # sentence-transformers >= 6 names it `preprocess`; older releases `tokenize`.
+        preprocess = getattr(self.model, "preprocess", None) or self.model.tokenize
+        self.model.max_seq_length = length
+        features = preprocess(texts)
+        features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
+        with torch.inference_mode():
+            return features, self.model(features)
 
     def sentences(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), dim) unit vectors; texts must have been embedded."""
