@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import io
 import json
+import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +93,88 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) // 2]
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png16(pixels: np.ndarray, transparent: tuple[int, ...] | None = None) -> bytes:
+    """A 16-bit PNG written byte by byte (Pillow writes no 16-bit colour PNG): grey for a 2-D
+    array, RGB for a 3-D one; `transparent` is its tRNS colour, in 16 bits."""
+    height, width = pixels.shape[:2]
+    colour_type = 0 if pixels.ndim == 2 else 2
+    raw = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(height))
+    trns = png_chunk(b"tRNS", struct.pack(f">{len(transparent)}H", *transparent)) if transparent else b""
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))
+            + trns + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
+
+
+def grey16_with_transparent_colour() -> bytes:
+    """0, the transparent grey 1000, 40000, 65535: black, white (on white), 156 grey, white."""
+    return png16(np.array([[0, 1000, 40000, 65535]], dtype=np.uint16), (1000,))
+
+
+def rgb16_with_transparent_colour(transparent: tuple[int, int, int] = (65535, 0, 1)) -> bytes:
+    """Black, red, the transparent colour (65535, 0, 1): red to an 8-bit eye, and blue. Only the
+    pixel whose 16 bits all match is transparent."""
+    return png16(np.array([[[0, 0, 0], [65535, 0, 0], [65535, 0, 1], [0, 0, 65535]]], dtype=np.uint16), transparent)
+
+
+def rgb16_with_a_dark_transparent_colour() -> bytes:
+    """The transparent colour (0, 0, 255) is almost black in 16 bits; the blue (0, 0, 65535) pixel
+    has the same 8-bit value, 255, and must stay blue."""
+    return png16(np.array([[[0, 0, 255], [0, 0, 65535]]], dtype=np.uint16), (0, 0, 255))
+
+
+def text_chunk_bomb(where: str = "before", kind: bytes = b"zTXt") -> bytes:
+    """An 8x8 red PNG with a text chunk (or colour profile) that inflates to 20 MB, above
+    Pillow's 1 MB limit per chunk: the pixels are fine, the metadata is a bomb."""
+    plain = encode(Image.new("RGB", (8, 8), RED))
+    body = zlib.compress(b"A" * 20_000_000, 9)
+    data = {b"zTXt": b"Comment\x00\x00" + body, b"iTXt": b"Comment\x00\x01\x00\x00\x00" + body,
+            b"iCCP": b"icc\x00\x00" + body}[kind]
+    at = 33 if where == "before" else len(plain) - 12  # after IHDR, or before IEND
+    return plain[:at] + png_chunk(kind, data) + plain[at:]
+
+
+def many_text_chunks() -> bytes:
+    """Eighty 0.9 MB text chunks: each under Pillow's limit per chunk, together above its 64 MB."""
+    plain = encode(Image.new("RGB", (8, 8), BLUE))
+    chunks = b"".join(png_chunk(b"tEXt", b"k%d\x00" % i + b"A" * 900_000) for i in range(80))
+    return plain[:33] + chunks + plain[33:]
+
+
+def _photo(size: int = 96) -> Image.Image:
+    """Smooth colours with edges, as a photo has: JPEG codes it in many short Huffman codes."""
+    y, x = np.mgrid[0:size, 0:size]
+    pixels = np.stack([(x * 255 // size), (y * 255 // size), ((x + y) % 64) * 4], axis=-1)
+    return Image.fromarray(pixels.astype(np.uint8))
+
+
+def jpeg_scan_start(data: bytes) -> int:
+    """Where the compressed data of a baseline JPEG's only scan begins."""
+    at = data.index(b"\xff\xda")
+    return at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
+
+
+def jpeg_with_random_scan_tail(seed: int = 0, size: int = 256) -> bytes:
+    """A JPEG whose second half of compressed data is random bytes, its end marker kept: libjpeg
+    decodes it with warnings only, to grey blocks. (At 256x256 the random half is about 8 KB.)"""
+    data = encode(_photo(size), "JPEG", quality=90)
+    start, end = jpeg_scan_start(data), len(data) - 2
+    middle = (start + end) // 2
+    noise = np.random.default_rng(seed).integers(0, 256, end - middle, dtype=np.uint8).tobytes()
+    return data[:middle] + noise + data[end:]
+
+
+def png_with_a_changed_pixel_byte() -> bytes:
+    """A PNG whose pixel data (IDAT) had one byte changed: it still inflates, to wrong pixels;
+    only the chunk's checksum tells."""
+    data = bytearray(encode(Image.new("L", (64, 64), 200), compress_level=0))  # stored: bytes are pixels
+    at = data.index(b"IDAT") + 4 + 200
+    data[at] ^= 0x40
+    return bytes(data)
+
+
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8" fill="red"/></svg>\n'
 
 
@@ -153,6 +237,24 @@ def hostile_rows() -> list[Row]:
             fields={"metadata": "{not json"}),
         Row("text-metadata", encode(Image.new("RGB", (4, 4), RED)), _px(0, 0, RED, 0), fields={"metadata": "scanned 2019"}),
         Row("no-chain", encode(Image.new("RGB", (4, 4), BLUE)), _px(0, 0, BLUE, 0), fields={"steps": None}),
+        Row("grey16-trns", grey16_with_transparent_colour(),
+            lambda im: [im.getpixel((x, 0)) for x in range(4)] == [BLACK, WHITE, (156, 156, 156), WHITE],
+            ("image:alpha_on_white", "image:rescaled_to_8bit")),
+        Row("rgb16-trns", rgb16_with_transparent_colour(),
+            lambda im: [im.getpixel((x, 0)) for x in range(4)] == [BLACK, RED, WHITE, BLUE],
+            ("image:alpha_on_white", "image:rescaled_to_8bit")),
+        Row("rgb16-dark-trns", rgb16_with_a_dark_transparent_colour(),
+            lambda im: [im.getpixel((x, 0)) for x in range(2)] == [WHITE, BLUE],
+            ("image:alpha_on_white", "image:rescaled_to_8bit")),
+        Row("rgb16-no-match", rgb16_with_transparent_colour((1, 2, 3)),
+            lambda im: [im.getpixel((x, 0)) for x in range(4)] == [BLACK, RED, RED, BLUE], ("image:rescaled_to_8bit",)),
+        Row("text-bomb", text_chunk_bomb(), _px(0, 0, RED, 0), ("image:metadata_dropped",)),
+        Row("text-bomb-after", text_chunk_bomb("after", b"iTXt"), _px(0, 0, RED, 0), ("image:metadata_dropped",)),
+        Row("profile-bomb", text_chunk_bomb("before", b"iCCP"), _px(0, 0, RED, 0), ("image:metadata_dropped",)),
+        Row("many-text", many_text_chunks(), _px(0, 0, BLUE, 0), ("image:metadata_dropped",)),
+        Row("jpeg-noise", jpeg_with_random_scan_tail(1), reason="images/jpeg-noise.png: truncated or corrupt image ("),
+        Row("png-changed", png_with_a_changed_pixel_byte(),
+            reason="images/png-changed.png: truncated or corrupt image (the IDAT chunk at byte 33 fails its checksum)"),
     ]
 
 

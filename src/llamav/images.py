@@ -323,6 +323,8 @@ def _decode(data: bytes, limits: ImageLimits) -> Decoded:
             if target is not None:
                 image.draft("RGB", target)  # JPEG decodes at 1/2, 1/4, 1/8 scale: less memory
             low_bytes = _png16_low_bytes(image, data)
+            if _sixteen_bit_colour_png(image):  # Pillow keeps the high byte of each sample
+                flags.append(FLAG_RESCALED)
             image.load()
             turn = _orientation(image, flags)
             picture = _to_8bit(image, _target_size(image.size, limits.max_side), flags, low_bytes)
@@ -501,6 +503,12 @@ def _rescaler(image):
         return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
     return to_8bit
+
+
+def _sixteen_bit_colour_png(image) -> bool:
+    """A 16-bit RGB, RGBA or grey-alpha PNG, which Pillow decodes to 8 bits itself."""
+    return image.format == "PNG" and bool(image.tile) and str(image.tile[0].args).endswith(";16B") \
+        and image.mode in ("RGB", "RGBA", "LA")
 
 
 def _png16_low_bytes(image, data: bytes):
