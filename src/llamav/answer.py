@@ -317,11 +317,9 @@ def pint_unit(label: str, currency: str = ""):
     """The pint unit a label names ("cm", "hours", "km/h", "°C"), or None (a noun, or nothing)."""
     if not label or is_scale_word(label, currency):
         return None
-    import pint
-
     try:
         unit = units().parse_units(label.replace("²", "^2").replace("³", "^3"))
-    except (pint.errors.PintError, ValueError, TypeError, AttributeError, KeyError, AssertionError, SyntaxError):
+    except Exception:  # pint's parser raises whatever its tokenizer does on odd labels ("(since")
         return None
     return None if unit.dimensionless and label.strip() not in {"°", "deg", "degree", "degrees", "rad", "radian", "radians"} else unit
 
@@ -646,6 +644,12 @@ def _option_of(fragment: str, options: list[str], quote: bool = True) -> int | N
                 return "several"
             if by_text and by_text[0] != letters.index(letter) and len(body) <= 2:
                 return None  # a one-letter option text that is another option's label: ambiguous
+            said = re.sub(r"^[\s.:)\]-]+|[\s.]+$", "", rest)
+            if said and len(body) > 2:
+                named = [i for i, o in enumerate(options) if normalize_text(o) and normalize_text(o) == normalize_text(said)]
+                named = named or ([v] if (v := _option_by_value(said, options)) is not None else [])
+                if named and named[0] != letters.index(letter):
+                    return "several"  # "(B) 60°" when 60° is option C: the letter and the value disagree
             return letters.index(letter)
     if len(by_text) == 1:
         return by_text[0]
@@ -699,19 +703,24 @@ def _amount_value(amount: str):
     return (value, bool(match["exp"]), bool(match["pct"]), (match["scale"] or "").strip().lower(), match["cur"] or "")
 
 
+_RANGE = re.compile(r"\b(?:from|between)\s+\S*\d[^.;]{0,40}?\b(?:to|and)\s+\S*\d", re.IGNORECASE)
+
+
 def _number_of(fragment: str, question: str = "") -> str | None | bool:
     """The number a statement's value gives: the one amount it states (after the last "=" when it
     is a worked sum); False when it states several different ones; None when none."""
     body = _strip_markup(fragment)
     if "=" in body:
-        body = body.rsplit("=", 1)[1]
+        body = body.rsplit("=", 1)[1].strip()
+    if _RANGE.search(body):
+        return False  # "from 12 to 15", "between 3 and 4": two numbers, not one answer
     amounts = _amounts(body)
     values = {_amount_value(a) for a in amounts}
     if not amounts:
         return None
     if len(values) > 1:
         return False
-    return amounts[0]
+    return body if len(amounts) == 1 and read_quantity(body) else amounts[0]
 
 
 def _value(fragment: str, options: list[str] | None, question: str) -> str | None:
@@ -738,7 +747,7 @@ def _value(fragment: str, options: list[str] | None, question: str) -> str | Non
         return "several"
     words = body.split()
     if number is not None and (len(words) <= 4 or re.match(r"[-+$€£¥₹(]?\d|\\", body)):
-        return body if read_quantity(body) or is_math_like(body) else number
+        return body if "=" not in body and (read_quantity(body) or is_math_like(body)) else number
     if _MATH_LIKE.match(body) and re.search(r"\d|\\", body):
         return body
     return body if len(words) <= 8 else None
@@ -815,6 +824,8 @@ def _read_sentence(sentence: str, options: list[str] | None, question: str) -> R
             pass
         if total is not None and _AMOUNT.match(body, total.end()):
             body = body[total.end():]
+    if _RANGE.search(body):
+        return _declined("a range of numbers")
     amounts = _amounts(body, question)
     values = {_amount_value(a) for a in amounts}
     if len(values) == 1:

@@ -231,4 +231,6 @@ def answer_and_reasoning(turns: Sequence[_Turn]) -> tuple[str, str]:
     """The answer turn's text (the reasoning's when the answer turn is empty) and the reasoning's."""
     stages = turn_stages(turns)
     reasoning = stages.get("reasoning", "")
+    if "conclusion" not in stages and "reasoning" not in stages and turns:
+        return strip_tags(turns[-1].response), reasoning  # stages named otherwise: the last turn answers
     return stages.get("conclusion", "").strip() or reasoning, reasoning
