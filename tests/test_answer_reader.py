@@ -180,3 +180,19 @@ def test_a_one_megabyte_response_is_read_in_under_a_tenth_of_a_second(text):
     read_response(text, SHAPES, "How many?")
     read_response(text, None, "How many?")
     assert (time.perf_counter() - start) / 2 < 0.1
+
+
+def test_a_letter_and_a_value_that_disagree_decline():
+    angles = ["30°", "45°", "60°", "90°"]
+    assert read("The answer is (B) 45°.", angles) == "B"
+    assert read("The answer is (B) 60°.", angles) is None
+
+
+def test_a_range_is_not_one_answer():
+    assert read("The value increased from 12 to 15.") is None
+    assert read("It lies between 3 and 4.") is None
+
+
+def test_a_worked_equation_gives_its_result_with_its_unit():
+    assert read("So ∠ABC = 60°") == "60°"
+    assert verdict("The answer is 3 + 4 = 7.", "3") is False

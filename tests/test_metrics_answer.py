@@ -124,3 +124,9 @@ def test_i_dont_know_against_yes_no_options_is_wrong():
 
 def test_an_option_text_inside_a_longer_number_is_not_that_option():
     assert match_answer("The count is 100.", "A", options=["10", "20", "30", "40"]).correct is None
+
+
+def test_an_odd_label_after_a_number_never_raises():
+    """pint's parser raises its tokenizer's errors on text such as "(since 3": the rules decline."""
+    assert match_answer("7 (since 3", "7 cm").correct is None
+    assert match_answer("12 (a", "12 cm").correct is None
