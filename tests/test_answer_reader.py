@@ -173,9 +173,10 @@ def test_a_refusal_is_right_when_the_reference_says_so():
 @pytest.mark.parametrize(
     "text",
     ["The answer is " + "(" * 500_000, "1/" * 500_000, "\\boxed{" * 200_000, "答案是" * 300_000, "A) " * 300_000,
-     ("Step 1: 3 + 4 = 7. " * 60_000)[:1_000_000]],
+     ("Step 1: 3 + 4 = 7. " * 60_000)[:1_000_000], "1," * 500_000, "The answer is 5. " * 60_000],
 )
 def test_a_one_megabyte_response_is_read_in_under_a_tenth_of_a_second(text):
+    read_response("The answer is \\frac{1}{2}.", SHAPES)  # math-verify and pint load once, untimed
     start = time.perf_counter()
     read_response(text, SHAPES, "How many?")
     read_response(text, None, "How many?")
@@ -196,3 +197,8 @@ def test_a_range_is_not_one_answer():
 def test_a_worked_equation_gives_its_result_with_its_unit():
     assert read("So ∠ABC = 60°") == "60°"
     assert verdict("The answer is 3 + 4 = 7.", "3") is False
+
+
+def test_the_numbers_of_a_format_hint_are_not_echoes():
+    question = "How many cars are there?\nHint: Please answer with an integer, e.g., 1, 2, 3, at the end."
+    assert read("There are 3 cars in the image.", question=question) == "3"

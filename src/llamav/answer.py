@@ -542,6 +542,9 @@ _BOXED_CONTENT = re.compile(r"\\(?:boxed|fbox)\s*\{((?:[^{}]|\{(?:[^{}]|\{[^{}]*
 # Statements tried, from the last back: a response that states its answer thousands of times is
 # read in bounded time.
 MAX_STATEMENTS = 50
+# A concluding "sentence" is read from its last 2,000 characters (a run-on list of numbers is no
+# sentence to read whole).
+MAX_SENTENCE_CHARS = 2_000
 
 
 def _boxed(text: str) -> list[tuple[int, str]]:
@@ -661,11 +664,16 @@ def _option_of(fragment: str, options: list[str], quote: bool = True) -> int | N
     return quoted_option(body, options) if quote and _quotable(options) and len(body) <= 200 else None
 
 
+# A benchmark's format instructions are not part of the question ("Hint: ... provide the final
+# value, e.g., 1, 2, 3, at the end."): their numbers are examples, not figures an answer could echo.
+_FORMAT_HINT = re.compile(r"(?im)^\s*hint\s*:.*$|\be\.g\.,?[^.\n]*|\bfor example,?[^.\n]*")
+
+
 def _amounts(text: str, question: str = "") -> list[str]:
     """The numbers a sentence states, read whole, leaving out bounds ("more than 5"), numbers in
     parentheses, and numbers the question itself gives."""
     body = _PARENTHETICAL.sub(" ", text)
-    echoed = {_amount_value(a) for a in _raw_amounts(question)} - {None}
+    echoed = {_amount_value(a) for a in _raw_amounts(_FORMAT_HINT.sub(" ", question))} - {None}
     found = []
     for match in _AMOUNT.finditer(body):
         if _BOUND_BEFORE.search(body[max(0, match.start() - 24): match.start()]):
@@ -789,10 +797,10 @@ def _sentences_of(text: str) -> list[str]:
 
 def _concluding(text: str) -> str:
     """The sentence a response ends on, or the last one that draws a conclusion ("So, ...")."""
-    sentences = _sentences_of(text)
+    sentences = [s[-MAX_SENTENCE_CHARS:] for s in _sentences_of(text)[-4:]]
     if not sentences:
         return ""
-    for sentence in reversed(sentences[-4:]):
+    for sentence in reversed(sentences):
         if _CONCLUSION_CUE.search(sentence):
             return sentence
     return sentences[-1]
