@@ -61,7 +61,7 @@ def measure(model, samples, label: str, protocol: str, strategy: str, beams: int
         beams=beams,
         seed=args.seed,
         max_new_tokens=args.max_new_tokens,
-        judge_max_new_tokens=args.judge_max_new_tokens,
+        self_judge_max_new_tokens=args.judge_max_new_tokens,
     )
     started, cpu_started = time.perf_counter(), time.process_time()
     predictions = [reasoner(sample) for sample in samples]

@@ -47,7 +47,7 @@ def make_sample(colour="red") -> Sample:
 
 
 SAMPLE = make_sample()
-SHORT = {"max_new_tokens": 4, "judge_max_new_tokens": 4}
+SHORT = {"max_new_tokens": 4, "self_judge_max_new_tokens": 4}
 
 
 @pytest.mark.parametrize("beams", [1, 2, 3, 4])
@@ -75,11 +75,11 @@ def test_best_of_n_runs_n_whole_conversations(tiny):
     assert len(prediction.params["candidate_scores"]) == 3
 
 
-def test_best_of_n_keeps_the_candidate_the_scorer_prefers(tiny):
+def test_best_of_n_keeps_the_candidate_the_ranker_prefers(tiny):
     def prefer_the_last(sample, candidates):
         return [float(i) for i in range(len(candidates))]
 
-    chosen = reason(tiny, SAMPLE, protocol="direct", strategy="best-of-n", beams=3, scorer=prefer_the_last, **SHORT)
+    chosen = reason(tiny, SAMPLE, protocol="direct", strategy="best-of-n", beams=3, ranker=prefer_the_last, **SHORT)
     assert chosen.params["chosen"] == 2
 
 

@@ -61,6 +61,37 @@ def full_run(tmp_path_factory) -> Path:
     return tmp_path
 
 
+GOLDEN = Path(__file__).parent / "golden" / "results-tiny-random-16.json"
+
+
+def _same(new, old, path: str = "") -> list[str]:
+    """Where two results.json values differ (floats within 1e-6: ROSCOE-SA's embeddings differ
+    by ~1e-8 between runs)."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        if list(new) != list(old):
+            return [f"{path}: keys {list(new)} != {list(old)}"]
+        return [d for k in new for d in _same(new[k], old[k], f"{path}/{k}")]
+    if isinstance(new, list) and isinstance(old, list) and len(new) == len(old):
+        return [d for i, (a, b) in enumerate(zip(new, old)) for d in _same(a, b, f"{path}[{i}]")]
+    if isinstance(new, float) and isinstance(old, float):
+        return [] if abs(new - old) <= 1e-6 * max(1.0, abs(old)) else [f"{path}: {new} != {old}"]
+    return [] if new == old else [f"{path}: {new!r} != {old!r}"]
+
+
+def test_results_json_equals_the_golden_copy_written_before_the_redesign(full_run):
+    """The full_run command's results.json, as the version before evaluate/ was redesigned wrote it
+    (tests/golden/): the same keys in the same order and the same figures, except what measures
+    this machine (timings), the version, and tiny-random's identity (a digest of the code that
+    builds its weights, which changes whenever models/tiny.py does)."""
+    def comparable(results: dict) -> dict:
+        results = timeless(results)
+        for volatile in ("llamav_version", "model_identity"):
+            results.pop(volatile)
+        return results
+
+    assert _same(comparable(results_of(full_run)), comparable(json.loads(GOLDEN.read_text()))) == []
+
+
 def test_eval_writes_results_samples_and_reports_with_floors(full_run):
     tmp_path = full_run
     results = results_of(tmp_path)

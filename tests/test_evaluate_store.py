@@ -13,7 +13,6 @@ from llamav.evaluate import (
     RunConfig,
     Store,
     generate_missing,
-    generation_key,
     load_reasoner,
     parse_kv,
     score_missing,
@@ -97,13 +96,13 @@ def test_two_processes_writing_one_store_at_once_lose_nothing_and_corrupt_nothin
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-FAST = dict(model="tiny-random", strategy="greedy", max_new_tokens=3, judge_max_new_tokens=3)
+FAST = dict(model="tiny-random", strategy="greedy", max_new_tokens=3, self_judge_max_new_tokens=3)
 
 
 def test_a_finished_generation_loads_no_model_and_a_larger_limit_makes_only_the_new_samples(tmp_path):
     samples = load_source("vrc-synth?size=3").samples
     config = RunConfig(**FAST)
-    key = generation_key(config)
+    key = GenerationKey.of(config)
     loads = []
 
     def make():

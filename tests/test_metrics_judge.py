@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from llamav.metrics import ATTRIBUTES, JudgeCache, LLMJudge, ScoreConfig, build_scorers
-from llamav.models import GenerateParams, Message, load_model
+from llamav.models import GenerateParams, Message, MeteredModel, load_model
 from llamav.records import Prediction, Sample
 from metrics_support import ScriptedChatServer, scores_json
 
@@ -305,7 +305,5 @@ def test_judges_see_the_image_only_when_asked(server, model):
 
 
 def test_a_judge_wrapped_by_the_eval_loop_keeps_its_endpoint(server, model):
-    from llamav.evaluate._evaluation import _MeteredModel
-
-    metered = LLMJudge(_MeteredModel(model, {}))
+    metered = LLMJudge(MeteredModel(model))
     assert metered.endpoint == LLMJudge(model).endpoint == {"base_url": server.base_url.rstrip("/")}

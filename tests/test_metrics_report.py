@@ -7,19 +7,22 @@ from typer.testing import CliRunner
 
 from llamav.bench import load_source
 from llamav.cli import app
-from llamav.metrics import ATTRIBUTES, ScoreConfig, auc, mean_ci, perturbation_check, score_predictions, summarize
+from llamav.evaluate import RunConfig, score_file
+from llamav.metrics import ATTRIBUTES, auc, mean_ci, perturbation_check, summarize
 from llamav.records import Prediction, Score
 from metrics_support import ScriptedChatServer, embedder, scores_json
 
 
-def test_answer_accuracy_is_over_all_samples_with_failed_and_missing_counted_wrong():
+def test_answer_accuracy_is_over_all_samples_with_failed_and_missing_counted_wrong(tmp_path):
     samples = load_source("vrc-synth?size=4").samples
     right = [
         Prediction(sample_id=s.id, model="m", protocol="p", strategy="s", final_answer=s.final_answer)
         for s in samples[:2]
     ]
     failed = Prediction(sample_id=samples[2].id, model="m", protocol="p", strategy="s", error="CUDA out of memory")
-    run = score_predictions(samples, [*right, failed], ["answer"], ScoreConfig(cache=None))  # samples[3]: missing
+    path = tmp_path / "preds.jsonl"
+    path.write_text("".join(p.model_dump_json() + "\n" for p in [*right, failed]))  # samples[3]: missing
+    run = score_file(path, RunConfig(bench="vrc-synth?size=4", metrics=["answer"], floor=False), None, judge_cache=False)
     summary = next(s for s in run.summaries if s.group == "all")
     assert (summary.n, summary.scored, summary.failed) == (4, 2, 2)
     assert summary.mean == 0.5 and summary.over == "all samples (failed = wrong)"

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from llamav.reasoning import PROTOCOLS, Reasoner, extract_answer, split_steps, tagged_stages
+from llamav.reasoning import PROTOCOLS, Reasoner, extract_answer, tagged_stages, tagged_steps
 from llamav.reasoning.protocols import ANSWER_REQUEST, CAPTION_REQUEST, REASONING_REQUEST, SUMMARY_REQUEST
 from llamav.records import Sample, Turn
 
@@ -38,13 +38,13 @@ CHOICE = sample("Which is largest? Choices: (A) red (B) green (C) blue", options
 
 def test_step_markers_split_the_reasoning_and_are_kept():
     text = "Let me look.\nStep 1: Count the circles.\nThere are two.\nStep 2: Add one. Step 3: Done."
-    steps, marked = split_steps(text)
+    steps, marked = tagged_steps(text)
     assert marked
     assert steps == ["Let me look.", "Step 1: Count the circles. There are two.", "Step 2: Add one.", "Step 3: Done."]
 
 
 def test_without_markers_each_sentence_is_a_step():
-    steps, marked = split_steps("<REASONING>The bar is red. It is 4.5 units tall! So it wins.</REASONING>")
+    steps, marked = tagged_steps("<REASONING>The bar is red. It is 4.5 units tall! So it wins.</REASONING>")
     assert not marked
     assert steps == ["The bar is red.", "It is 4.5 units tall!", "So it wins."]
 
@@ -173,7 +173,7 @@ def test_a_sample_that_fails_becomes_a_prediction_with_its_error():
 
 
 def test_a_step_mentioned_inside_a_sentence_is_not_a_new_step():
-    steps, marked = split_steps("Step 1: Read the bars.\nStep 2: Use the value from step 1. to compare, as in Step 1: yes.")
+    steps, marked = tagged_steps("Step 1: Read the bars.\nStep 2: Use the value from step 1. to compare, as in Step 1: yes.")
     assert marked
     assert steps == ["Step 1: Read the bars.", "Step 2: Use the value from step 1. to compare, as in Step 1: yes."]
 

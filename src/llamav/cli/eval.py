@@ -5,21 +5,42 @@
         --bench hf:omkarthawakar/VRC-Bench --metric answer,roscoe,judge --judge openai:gpt-4o-mini
     llamav eval --config run.yaml --limit 50      # a YAML file holds any option; flags override it
 
-It parses, resolves one RunConfig (defaults < --config file < flags), and calls
-`llamav.evaluate`. Everything computed goes to the store as it is made; the run directory gets
-config.yaml, results.json, samples.jsonl, report.md and report.html.
+It parses the flags, and runs `evaluate(RunConfig.resolve(config_file, flags))`: every default
+lives in the library, so the same run can be started from Python. Everything computed goes to the
+store as it is made; the run directory gets config.yaml, results.json, samples.jsonl, report.md and
+report.html.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as Bars
 
-EXIT_BAD_INPUT = 2
-TINY_RANDOM_DEFAULT_CAP = 16
+from llamav.cli.common import LOAD_ERRORS, fail, say
+from llamav.evaluate import (
+    EvaluationError,
+    Progress,
+    RunConfig,
+    RunDirError,
+    Store,
+    StoreError,
+    check_run_dir,
+    default_run_dir,
+    default_store_path,
+    evaluate,
+    load_reasoner,
+    load_samples,
+    ranks,
+    write_run,
+)
+from llamav.evaluate.report.console import eval_summary
+from llamav.evaluate.run import torch_threads
+from llamav.models.pricing import PriceTable
 
 
 def register(app: typer.Typer) -> None:
@@ -75,168 +96,91 @@ def eval_command(
     ),
 ) -> None:
     """Evaluate a model on a benchmark: reasoning, scores, floors, and a report, resumable at any point."""
-    from rich.console import Console
-
     err = Console(stderr=True, soft_wrap=True)
-    flags = {
+    flags: dict[str, Any] = {
         "model": model, "bench": bench, "protocol": protocol, "strategy": strategy, "beams": beams, "metrics": metric,
         "judge": judge, "limit": limit, "categories": categories, "seed": seed, "model_args": model_args,
-        "judge_args": judge_args, "batch_size": batch_size, "workers": workers, "threads": threads, "max_new_tokens": max_new_tokens,
-        "temperature": temperature, "top_p": top_p, "judge_samples": judge_samples,
+        "judge_args": judge_args, "batch_size": batch_size, "workers": workers, "threads": threads,
+        "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p, "judge_samples": judge_samples,
         "judge_concurrency": judge_concurrency, "category_map": None if category_map is None else str(category_map),
         "embedding_model": embedding_model, "floor": floor, "retry_failed": retry_failed or None,
-        "price_table": None if price_table is None else str(price_table),
-        "roscoe_source": roscoe_source, "judge_sees_image": judge_sees_image,
-        "allow_outside_paths": allow_outside_paths or None,
+        "price_table": None if price_table is None else str(price_table), "roscoe_source": roscoe_source,
+        "judge_sees_image": judge_sees_image, "allow_outside_paths": allow_outside_paths or None,
     }
-    from llamav.evaluate import EvaluationError, RunDirError, Store, default_store_path, evaluate, write_run
-
     try:
-        config = resolve_config(config_file, {k: v for k, v in flags.items() if v is not None})
+        config = RunConfig.resolve(config_file, flags)
         out_dir = run_dir or default_run_dir(config)
-        from llamav.evaluate import check_run_dir
-
         check_run_dir(out_dir, config.run_hash(), overwrite)
         if config.price_table:  # a bad table fails now, not after an hour of generation
-            from llamav.models.pricing import PriceTable
-
             PriceTable.load(config.price_table)
     except (EvaluationError, RunDirError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise fail(err, str(exc)) from None
 
+    # transformers is imported here, not at the top: every other command (and --help) would pay for it.
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one set of progress bars on screen: ours, with ETA
-    from llamav.evaluate import _ranks
-
-    if _ranks.launched():
-        _ranks.start()
-        if _ranks.rank() != 0:
+    if ranks.launched():
+        ranks.start()
+        if ranks.rank() != 0:
             _follow(config, err)
             return
-    err.print(f"llamav eval: {config.model} on {config.bench} ({config.protocol}, {config.strategy}, "
-              f"{config.beams} beams, seed {config.seed}); run {config.run_hash()[:12]} -> {out_dir}", highlight=False)
+    say(err, f"llamav eval: {config.model} on {config.bench} ({config.protocol}, {config.strategy}, "
+             f"{config.beams} beams, seed {config.seed}); run {config.run_hash()[:12]} -> {out_dir}")
     try:
         with Store(store or default_store_path()) as run_store, _bars(err) as progress:
             evaluation = evaluate(config, run_store, progress)
-    except EvaluationError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except _LOAD_ERRORS as exc:
-        err.print(f"[red]error:[/red] --model {config.model}: {exc}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except (EvaluationError, StoreError) as exc:
+        raise fail(err, str(exc)) from None
+    except LOAD_ERRORS as exc:
+        raise fail(err, f"--model {config.model}: {exc}") from None
     except KeyboardInterrupt:
         # Everything finished so far is committed: say so instead of showing a traceback.
-        err.print("interrupted: every finished sample is in the store; the same command resumes", highlight=False)
+        say(err, "interrupted: every finished sample is in the store; the same command resumes")
         raise typer.Exit(130) from None
     for row in evaluation.skipped:
-        err.print(f"skipped {row.source} row {row.row}: {row.reason}", highlight=False)
-    _ranks.stop()
-    results = write_run(evaluation, out_dir, overwrite=overwrite)
-    _summary(results, evaluation, out_dir)
-    if results["n_total"] and results["n_failed"] == results["n_total"]:
-        err.print("[red]every sample failed[/red]; see results.json for the reasons", highlight=False)
+        say(err, f"skipped {row.source} row {row.row}: {row.reason}")
+    ranks.stop()
+    try:
+        results, problems = write_run(evaluation, out_dir, overwrite=overwrite)
+    except (RunDirError, OSError) as exc:
+        raise fail(err, f"{exc}; everything computed is in the store: the same command writes it once fixed") from None
+    eval_summary(results, Console())
+    for problem in problems:
+        say(err, f"warning: {problem}")
+    say(Console(), f"wrote {out_dir}/results.json, samples.jsonl"
+                   + (", report.md, report.html" if not problems else " (see the warnings above)"))
+    if results.n_total and results.n_failed == results.n_total:
+        say(err, "every sample failed; see results.json for the reasons")
         raise typer.Exit(1)
 
 
-def _follow(config, err) -> None:
+def _follow(config: RunConfig, err: Console) -> None:
     """A rank other than 0 under torchrun: reason on the batches rank 0 hands out, nothing else
     (rank 0 alone reads and writes the store and the run's files)."""
-    from functools import partial
-
-    from llamav.evaluate import EvaluationError, _ranks, load_reasoner
-    from llamav.evaluate._evaluation import load_samples, torch_threads
-
     try:
         samples, _ = load_samples(config)
         with torch_threads(config.run_threads()):
-            _ranks.follow(samples, partial(load_reasoner, config))
-    except (EvaluationError, *_LOAD_ERRORS, RuntimeError) as exc:
-        err.print(f"[red]error:[/red] rank {_ranks.rank()}: {exc}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+            ranks.follow(samples, lambda: load_reasoner(config))
+    except (EvaluationError, *LOAD_ERRORS, RuntimeError) as exc:
+        raise fail(err, f"rank {ranks.rank()}: {exc}") from None
     finally:
-        _ranks.stop()
-
-
-try:  # the errors a backend raises when a model cannot be built, named once
-    from llamav.models.hf import ModelLoadError as _ModelLoadError
-
-    _LOAD_ERRORS: tuple[type[BaseException], ...] = (_ModelLoadError, OSError)
-except ImportError:  # pragma: no cover
-    _LOAD_ERRORS = (OSError,)
-
-
-def resolve_config(config_file: Path | None, flags: dict[str, Any]):
-    """defaults < the YAML file < flags. The model, when nobody names one, is the bundled
-    `llamav-tiny` if it is there, else `tiny-random`; the judge metric joins the default metrics
-    when a judge is given."""
-    import yaml
-    from pydantic import ValidationError
-
-    from llamav.evaluate import RunConfig, default_model
-
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        if not config_file.is_file():
-            raise ValueError(f"--config {config_file}: no such file")
-        try:
-            loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"--config {config_file}: not YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(loaded, dict):
-            raise ValueError(f"--config {config_file}: expected a mapping of options, got {type(loaded).__name__}")
-        values.update({k.replace("-", "_"): v for k, v in loaded.items()})
-        if "metric" in values and "metrics" not in values:
-            values["metrics"] = values.pop("metric")
-    values.update(flags)
-    if "model" not in values:
-        values["model"] = default_model()
-        if values["model"] == "tiny-random":
-            # Random weights never stop talking: uncapped, each of the four turns would run to 1,024
-            # tokens. The embedded default caps it so that the whole run takes about a minute.
-            values.setdefault("max_new_tokens", TINY_RANDOM_DEFAULT_CAP)
-    if values.get("judge") and "metrics" not in values:
-        values["metrics"] = ["answer", "roscoe", "judge"]
-    try:
-        return RunConfig(**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        source = f"--config {config_file} / flags" if config_file else "options"
-        raise ValueError(f"{source}: {problems}") from None
-
-
-def default_run_dir(config) -> Path:
-    def slug(text: str) -> str:
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60]
-
-    return Path("runs") / f"{slug(config.model)}--{slug(config.bench)}--{config.run_hash()[:8]}"
+        ranks.stop()
 
 
 class _bars:
     """Rich progress bars with ETA, one per task (reasoning, scoring each metric, floors)."""
 
-    def __init__(self, console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    def __init__(self, console: Console) -> None:
+        self._progress = Bars(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self):
-        from llamav.evaluate import Progress as Hooks
-
+    def __enter__(self) -> Progress:
         self._progress.__enter__()
-        return Hooks(start=self._start, advance=self._advance)
+        return Progress(start=self._start, advance=self._advance)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._progress.__exit__(*exc)
 
     def _start(self, task: str, total: int) -> None:
@@ -244,44 +188,3 @@ class _bars:
 
     def _advance(self, task: str, n: int) -> None:
         self._progress.advance(self._tasks[task], n)
-
-
-def _summary(results: dict[str, Any], evaluation, out_dir: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"{results['model']} on {results['bench']}: {results['n_total']} samples, "
-                        f"{results['n_scored']} scored, {results['n_failed']} failed")
-    for column in ("figure", "scale", "value [95% CI]", "floor (foreign chain)", "over"):
-        table.add_column(column)
-    answer = results["final_answer_accuracy"]
-
-    def pct(v):
-        return "-" if v is None else f"{v * 100:.2f}"
-
-    if answer:
-        ci = f" [{pct(answer['ci95'][0])}, {pct(answer['ci95'][1])}]" if answer["ci95"] else ""
-        table.add_row("final answer %", "0-100", pct(answer["mean"]) + ci, "", answer["over"])
-        if answer["scored_mean"] is not None:
-            table.add_row("  over scored samples only", "0-100", pct(answer["scored_mean"]), "",
-                          f"{answer['scored']} scored")
-    for metric, entry in results["steps"].items():
-        digits = 2 if metric == "judge" else 4
-
-        def num(v, digits=digits):
-            return "-" if v is None else f"{v:.{digits}f}"
-
-        ci = f" [{num(entry['ci95'][0])}, {num(entry['ci95'][1])}]" if entry["ci95"] else ""
-        floor = entry["floor"]
-        table.add_row(entry["label"], entry["scale"], num(entry["mean"]) + ci,
-                      "-" if not floor else num(floor["mean"]), f"{entry['scored']} of {entry['n']} scored")
-    console.print(table)
-    if results["failed_by_stage"]:
-        console.print("failed: " + ", ".join(f"{k} {v}" for k, v in sorted(results["failed_by_stage"].items())),
-                      highlight=False)
-    now = results["cost"]["this_invocation"]
-    console.print(f"this run: {now['predictions_made']} predictions made ({now['model_calls']} model calls), "
-                  f"{now['scores_computed']} scores computed, the rest from the store; {now['seconds']:.1f} s",
-                  highlight=False)
-    console.print(f"wrote {out_dir}/results.json, samples.jsonl, report.md, report.html", highlight=False)

@@ -5,16 +5,25 @@ what they cost. All are seeded: the same seed gives the same output on the same 
 """
 
 from llamav.decoding import best_of_n, search, stage_beam  # noqa: F401  (register the strategies)
-from llamav.decoding._common import STRATEGIES, Conversation, Decoded, DecodeConfig, Scorer, derive_seed
+from llamav.decoding._common import (
+    DECODING_REVISION,
+    STRATEGIES,
+    Conversation,
+    Decoded,
+    DecodeConfig,
+    Ranker,
+    derive_seed,
+)
 from llamav.decoding.best_of_n import self_consistency
 from llamav.decoding.stage_beam import judge_prompt, read_verdict
 
 __all__ = [
+    "DECODING_REVISION",
     "STRATEGIES",
     "Conversation",
     "DecodeConfig",
     "Decoded",
-    "Scorer",
+    "Ranker",
     "derive_seed",
     "judge_prompt",
     "read_verdict",

@@ -12,22 +12,21 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llamav.models.base import Completion, Message, VisionLanguageModel
+from llamav.plan import Planner, Segment
 from llamav.records import Cost, Prediction, Sample, Turn
 from llamav.registry import Registry
-
-if TYPE_CHECKING:
-    from llamav.reasoning.protocols import ReasoningProtocol, Segment
 
 # SYSTEM.md, section 3: the reference evaluation and LLaVA-CoT both sample with these.
 SAMPLING_TEMPERATURE = 0.6
 SAMPLING_TOP_P = 0.9
 
-# Scores N candidate predictions of one sample (higher is better): a process reward model, a
-# verifier, a vote. Sees all candidates at once so that list-wise scorers (votes) fit too.
-Scorer = Callable[[Sample, list[Prediction]], list[float]]
+# Ranks N candidate predictions of one sample (higher is better): a process reward model, a
+# verifier, a vote. Sees all candidates at once so that list-wise rankers (votes) fit too. (Not a
+# metric: metrics are `llamav.metrics` scorers.)
+Ranker = Callable[[Sample, list[Prediction]], list[float]]
 
 
 @dataclass(frozen=True)
@@ -40,8 +39,9 @@ class DecodeConfig:
     top_p: float | None = None
     # A cap on every segment's new tokens (the protocol's limits apply below it).
     max_new_tokens: int | None = None
-    judge_max_new_tokens: int = 128
-    scorer: Scorer | None = None
+    # stage-beam's own judge: the model picking among its candidates.
+    self_judge_max_new_tokens: int = 128
+    ranker: Ranker | None = None
 
     def limit(self, segment: Segment) -> int:
         if self.max_new_tokens is None:
@@ -66,11 +66,11 @@ class Decoded:
     error: str | None = None
 
 
-Strategy = Callable[[VisionLanguageModel, Sample, "ReasoningProtocol", DecodeConfig], Decoded]
+Strategy = Callable[[VisionLanguageModel, Sample, Planner, DecodeConfig], Decoded]
 STRATEGIES: Registry[Strategy] = Registry("decoding strategy")
 
 # Decodes one segment: (messages to send, the segment, its index) -> (continuation, its cost).
-Choose = Callable[[list[Message], "Segment", int], tuple[str, Cost]]
+Choose = Callable[[list[Message], Segment, int], tuple[str, Cost]]
 
 
 def derive_seed(seed: int, *keys: Any) -> int:

@@ -1,6 +1,6 @@
-"""`best-of-n`: N complete, independently sampled conversations; a scorer picks one.
+"""`best-of-n`: N complete, independently sampled conversations; a ranker picks one.
 
-The scorer is the hook for process reward models and verifiers. The default is self-consistency:
+The ranker is the hook for process reward models and verifiers. The default is self-consistency:
 a candidate scores the share of candidates that reached the same final answer.
 """
 
@@ -60,7 +60,7 @@ def best_of_n(model, sample, protocol, config: DecodeConfig) -> Decoded:
         candidates.append(
             Prediction(
                 sample_id=sample.id,
-                model=getattr(model, "name", ""),
+                model=model.name,
                 protocol=protocol.name,
                 strategy="best-of-n",
                 stages=parsed.stages,
@@ -70,9 +70,9 @@ def best_of_n(model, sample, protocol, config: DecodeConfig) -> Decoded:
                 flags=parsed.flags,
             )
         )
-    scores = (config.scorer or self_consistency)(sample, candidates)
+    scores = (config.ranker or self_consistency)(sample, candidates)
     if len(scores) != len(candidates):
-        raise ValueError(f"the scorer returned {len(scores)} scores for {len(candidates)} candidates")
+        raise ValueError(f"the ranker returned {len(scores)} scores for {len(candidates)} candidates")
     best = max(range(len(candidates)), key=lambda k: (scores[k], -k))
     cost = sum((spent for _, spent in runs), Cost())
     return Decoded(runs[best][0], timed(started, cost), info={"candidate_scores": list(scores), "chosen": best})

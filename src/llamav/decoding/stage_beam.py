@@ -71,7 +71,7 @@ def stage_beam(model, sample, protocol, config: DecodeConfig) -> Decoded:
     def judge(stage: str, index: int, match: int, first: str, second: str) -> tuple[int, Cost]:
         prompt = judge_prompt(sample.question, stage, first, second)
         params = GenerateParams(
-            max_new_tokens=config.judge_max_new_tokens, seed=derive_seed(config.seed, "judge", index, match)
+            max_new_tokens=config.self_judge_max_new_tokens, seed=derive_seed(config.seed, "judge", index, match)
         )
         completion = model.generate([Message("user", prompt, has_image=True)], image, params)
         verdict = read_verdict(completion.texts[0])

@@ -1,98 +1,96 @@
-"""Evaluation as a library: a run config, an append-only SQLite store, and the loop between them.
+"""Evaluation as a library: one run from a config to its results, resumable at any point.
 
-    config = RunConfig(model="tiny-random", bench="vrc-synth?size=8", metrics=["answer", "roscoe"])
+    config = RunConfig.resolve(flags={"bench": "vrc-synth?size=8"})   # what `llamav eval` runs
     with Store("runs/llamav.db") as store:
-        generated = generate_missing(store, generation_key(config), samples, lambda: load_reasoner(config))
-        scored = score_missing(store, samples, generated.predictions, config.metrics, config, score_config)
+        evaluation = evaluate(config, store)
+    results, problems = write_run(evaluation, Path("runs/mine"))      # results.json, reports
+    results.answer.mean
 
-`llamav generate`, `llamav score` and `llamav eval` are thin callers of this package.
+The package, by job (a newcomer finds each from its file name):
+
+- `config`   RunConfig and every default of a run (`RunConfig.resolve(file, flags)`);
+- `keys`     every digest: run hash, model identity, sample/reference digests, store keys;
+- `store`    the append-only SQLite store of predictions and scores;
+- `run`      the run loop: plan, generate, score (and `evaluate`, the whole of it);
+- `execution` / `ranks`   how batches are decoded: in process, threads, processes, torchrun;
+- `results`  RunResults, the one typed record every renderer reads;
+- `report/`  its renderers: console, markdown, html, leaderboard (and the paired comparison);
+- `rundir`   the run directory: checks and atomic writes;
+- `files`    the two halves on files: `generate_file`, `score_file`.
+
+The CLI only parses and prints: `llamav eval` is `evaluate(RunConfig.resolve(...))`, `llamav
+generate --bench` is `generate_file`, `llamav score` is `score_file`.
 """
 
-from llamav.evaluate._config import RunConfig, check_backend, default_model, digest, model_identity, parse_kv, public_options
-from llamav.evaluate._loop import (
+from llamav.evaluate.config import (
+    DEFAULT_BENCH,
+    DEFAULT_METRICS,
+    EvaluationError,
+    RunConfig,
+    default_model,
+    parse_kv,
+    public_options,
+)
+from llamav.evaluate.files import GeneratedFile, ScoredFile, generate_file, read_predictions, read_resumable, score_file
+from llamav.evaluate.keys import GenerationKey, model_identity, prediction_hash, reference_digest, sample_digest
+from llamav.evaluate.report.leaderboard import AS_REPORTED, LeaderboardError, leaderboard
+from llamav.evaluate.results import RunResults, build_results
+from llamav.evaluate.rundir import RunDirError, check_run_dir, default_run_dir, write_atomically, write_run
+from llamav.evaluate.run import (
+    Evaluation,
     Generated,
+    Progress,
     Scored,
+    evaluate,
     foreign_chains,
     generate_missing,
-    generation_key,
     load_reasoner,
-    reasoner_settings,
+    load_samples,
     score_missing,
-    scorer_hash,
 )
-from llamav.evaluate._evaluation import Evaluation, EvaluationError, Progress, evaluate
-from llamav.evaluate._leaderboard import (
-    AS_REPORTED,
-    COLUMNS,
-    PAPER_CATEGORIES,
-    PAPER_VRC,
-    LeaderboardError,
-    leaderboard,
-    render_html,
-    render_markdown,
-)
-from llamav.evaluate._predictions import read_predictions, read_resumable, write_lines_atomically
-from llamav.evaluate._results import (
-    RunDirError,
-    build_results,
-    check_run_dir,
-    report_markdown,
-    sample_lines,
-    write_run,
-)
-from llamav.evaluate._store import (
-    DEFAULT_STORE,
-    GenerationKey,
-    Store,
-    default_store_path,
-    prediction_hash,
-    reference_digest,
-    sample_digest,
-)
+from llamav.evaluate.store import DEFAULT_STORE, Store, StoreError, default_store_path
 
 __all__ = [
     "AS_REPORTED",
-    "COLUMNS",
-    "PAPER_CATEGORIES",
-    "PAPER_VRC",
-    "LeaderboardError",
-    "leaderboard",
-    "render_html",
-    "render_markdown",
+    "DEFAULT_BENCH",
+    "DEFAULT_METRICS",
+    "DEFAULT_STORE",
     "Evaluation",
     "EvaluationError",
+    "Generated",
+    "GeneratedFile",
+    "GenerationKey",
+    "LeaderboardError",
     "Progress",
+    "RunConfig",
     "RunDirError",
+    "RunResults",
+    "Scored",
+    "ScoredFile",
+    "Store",
+    "StoreError",
     "build_results",
     "check_run_dir",
     "default_model",
-    "evaluate",
-    "report_markdown",
-    "sample_lines",
-    "write_run",
-    "DEFAULT_STORE",
-    "Generated",
-    "GenerationKey",
-    "RunConfig",
-    "Scored",
-    "Store",
-    "check_backend",
+    "default_run_dir",
     "default_store_path",
-    "digest",
+    "evaluate",
     "foreign_chains",
+    "generate_file",
     "generate_missing",
-    "generation_key",
+    "leaderboard",
     "load_reasoner",
+    "load_samples",
     "model_identity",
     "parse_kv",
     "prediction_hash",
     "public_options",
     "read_predictions",
     "read_resumable",
-    "reasoner_settings",
     "reference_digest",
     "sample_digest",
+    "score_file",
     "score_missing",
-    "scorer_hash",
-    "write_lines_atomically",
+    "write_atomically",
+    "write_run",
 ]

@@ -36,11 +36,9 @@ from llamav.metrics._roscoe import (
 from llamav.metrics._run import (
     AgreementRow,
     JudgeSpread,
-    ScoringRun,
     agreement,
     judge_spread,
     read_score_lines,
-    score_predictions,
 )
 from llamav.metrics._steps import DEFAULT_THRESHOLD as STEP_THRESHOLD
 from llamav.metrics._steps import STEP_ATTRIBUTES, StepMatch, longest_increasing, match_steps, step_similarity
@@ -61,11 +59,9 @@ __all__ = [
     "step_similarity",
     "AgreementRow",
     "JudgeSpread",
-    "ScoringRun",
     "agreement",
     "judge_spread",
     "read_score_lines",
-    "score_predictions",
     "ANSWER_PROMPT_VERSION",
     "ATTRIBUTES",
     "ATTRIBUTE_TITLES",

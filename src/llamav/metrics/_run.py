@@ -9,48 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from llamav.metrics._aggregate import MetricSummary, summarize
 from llamav.metrics._roscoe import ATTRIBUTES
-from llamav.metrics._scorers import ScoreConfig, build_scorers
-from llamav.records import Prediction, Sample, Score
-
-
-@dataclass
-class ScoringRun:
-    lines: list[dict[str, Any]]  # one per sample: id, category, model, every metric's Score
-    summaries: list[MetricSummary]
-    unmatched: list[str] = field(default_factory=list)  # predicted ids absent from the benchmark
-
-
-def score_predictions(
-    samples: Sequence[Sample], predictions: Sequence[Prediction], metrics: Sequence[str], config: ScoreConfig
-) -> ScoringRun:
-    by_id = {p.sample_id: p for p in predictions}
-    known = {s.id for s in samples}
-    pairs = [(s, by_id.get(s.id)) for s in samples]
-    scores: dict[str, list[Score]] = {}
-    for scorer in build_scorers(metrics, config):
-        scores[scorer.name] = scorer.score(pairs)
-    lines = []
-    for i, (sample, prediction) in enumerate(pairs):
-        lines.append({
-            "sample_id": sample.id,
-            "category": sample.category,
-            "model": prediction.model if prediction else None,
-            "scores": {name: results[i].model_dump() for name, results in scores.items()},
-        })
-    categories = {s.id: s.category for s in samples}
-    return ScoringRun(
-        lines=lines,
-        summaries=summarize([score for results in scores.values() for score in results], categories),
-        unmatched=sorted(set(by_id) - known),
-    )
 
 
 # -- agreement between the offline metric and the judge ------------------------------------------

@@ -11,10 +11,10 @@ from llamav.records import Sample
 from llamav.text import STAGE_TAGS, strip_tags, tagged_stages
 from llamav.text import split_steps as text_split_steps
 
-__all__ = ["STAGE_TAGS", "extract_answer", "split_steps", "strip_tags", "tagged_stages"]
+__all__ = ["STAGE_TAGS", "extract_answer", "tagged_steps", "strip_tags", "tagged_stages"]
 
 
-def split_steps(text: str) -> tuple[list[str], bool]:
+def tagged_steps(text: str) -> tuple[list[str], bool]:
     """The reasoning's steps (stage tags removed), and whether they came from "Step n:" markers."""
     return text_split_steps(strip_tags(text))
 

@@ -7,9 +7,8 @@ never need to know which protocol it came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from llamav.reasoning.parse import STAGE_TAGS, extract_answer, split_steps, strip_tags, tagged_stages
+from llamav.plan import Parsed, Segment
+from llamav.reasoning.parse import STAGE_TAGS, extract_answer, strip_tags, tagged_stages, tagged_steps
 from llamav.records import Sample, Turn
 from llamav.registry import Registry
 
@@ -21,35 +20,10 @@ ANSWER_REQUEST = "Please generate the final answer. Do not output anything else.
 CHOICE_SUFFIX = "Answer with the letter of the correct option."
 DIRECT_SUFFIX = "Give the final answer only."
 
-# The paper's limits: 1,024 new tokens a turn, 50 for the final answer.
-TURN_MAX_NEW_TOKENS = 1024
+# The paper's limit for the final answer: 50 new tokens (1,024 for every other turn, `plan`).
 ANSWER_MAX_NEW_TOKENS = 50
 # LLaVA-CoT writes all four stages in one answer.
 WHOLE_ANSWER_MAX_NEW_TOKENS = 2048
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One model continuation in a protocol's plan.
-
-    `prompt` opens a new user turn; None continues the assistant's current message (the stages of
-    LLaVA-CoT decoded one at a time). `prefix` is text the assistant's continuation is forced to
-    start with, e.g. a stage's opening tag.
-    """
-
-    stage: str
-    prompt: str | None
-    prefix: str = ""
-    stop: tuple[str, ...] = ()
-    max_new_tokens: int = TURN_MAX_NEW_TOKENS
-
-
-@dataclass
-class Parsed:
-    stages: dict[str, str]
-    steps: list[str]
-    final_answer: str
-    flags: list[str] = field(default_factory=list)
 
 
 def question_text(sample: Sample) -> str:
@@ -59,6 +33,8 @@ def question_text(sample: Sample) -> str:
 
 
 class ReasoningProtocol:
+    """The base of the registered protocols (`llamav.plan.Planner` is what decoding needs of one)."""
+
     name: str
     # The stage whose text holds the reasoning steps.
     reasoning_stage: str | None = "reasoning"
@@ -80,7 +56,7 @@ class ReasoningProtocol:
         if self.reasoning_stage is not None:
             # Without a reasoning stage (an untagged answer), the steps are read from the answer.
             source = stages.get(self.reasoning_stage, stages.get("conclusion", ""))
-            steps, marked = split_steps(source)
+            steps, marked = tagged_steps(source)
             if not marked and steps:
                 flags.append("no_step_markers")
         answer, answer_flags = extract_answer(stages.get("conclusion", ""), sample)

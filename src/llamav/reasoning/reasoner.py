@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from llamav.decoding import STRATEGIES, Decoded, DecodeConfig, Scorer
+from llamav.decoding import STRATEGIES, Decoded, DecodeConfig, Ranker
 from llamav.decoding.search import BATCHED, decode_batch
 from llamav.models.base import VisionLanguageModel
 from llamav.reasoning.protocols import PROTOCOLS
@@ -25,9 +25,14 @@ from llamav.records import Cost, Prediction, Sample
 
 log = logging.getLogger(__name__)
 
-# The decoding settings recorded with every prediction (`Prediction.params`), in this order; a run
-# config that builds a Reasoner records the same names (`RunConfig.generation_params`).
-RECORDED_PARAMS = ("beams", "temperature", "top_p", "max_new_tokens", "judge_max_new_tokens")
+# The decoding settings recorded with every prediction (`Prediction.params`), in this order, as
+# recorded name -> Reasoner attribute; a run config records the same (`RunConfig.generation_params`).
+# stage-beam's self-judge cap keeps the name it was first recorded under, so that predictions
+# stored before its rename keep their keys.
+RECORDED_PARAMS = {
+    "beams": "beams", "temperature": "temperature", "top_p": "top_p", "max_new_tokens": "max_new_tokens",
+    "judge_max_new_tokens": "self_judge_max_new_tokens",
+}
 
 
 @dataclass
@@ -40,9 +45,9 @@ class Reasoner:
     temperature: float | None = None
     top_p: float | None = None
     max_new_tokens: int | None = None
-    # stage-beam's judge: its verdict ("Since ..., I choose response k") is one short sentence.
-    judge_max_new_tokens: int = 128
-    scorer: Scorer | None = None
+    # stage-beam's self-judge: its verdict ("Since ..., I choose response k") is one short sentence.
+    self_judge_max_new_tokens: int = 128
+    ranker: Ranker | None = None
 
     def __post_init__(self) -> None:
         self._protocol = PROTOCOLS.get(self.protocol)
@@ -55,22 +60,22 @@ class Reasoner:
             raise ValueError(f"top_p must be in (0, 1] (got {self.top_p})")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1 (got {self.max_new_tokens})")
-        if self.judge_max_new_tokens < 1:
-            raise ValueError(f"judge_max_new_tokens must be at least 1 (got {self.judge_max_new_tokens})")
+        if self.self_judge_max_new_tokens < 1:
+            raise ValueError(f"self_judge_max_new_tokens must be at least 1 (got {self.self_judge_max_new_tokens})")
         self._config = DecodeConfig(
             beams=self.beams,
             seed=self.seed,
             temperature=self.temperature,
             top_p=self.top_p,
             max_new_tokens=self.max_new_tokens,
-            judge_max_new_tokens=self.judge_max_new_tokens,
-            scorer=self.scorer,
+            self_judge_max_new_tokens=self.self_judge_max_new_tokens,
+            ranker=self.ranker,
         )
 
     @property
     def params(self) -> dict[str, Any]:
         """The settings recorded with every prediction."""
-        return {name: getattr(self, name) for name in RECORDED_PARAMS}
+        return {recorded: getattr(self, attribute) for recorded, attribute in RECORDED_PARAMS.items()}
 
     def __call__(self, sample: Sample) -> Prediction:
         started = time.perf_counter()
@@ -86,14 +91,15 @@ class Reasoner:
         one by one otherwise. If the batched call fails, the group is redone one by one, so an
         error is pinned on the sample that caused it and the others still get their predictions.
 
-        A backend whose calls are independent requests (`concurrent_calls`, the `openai` backend)
-        runs the samples side by side instead, at most `model.concurrency` at once; each sample's
-        failure stays its own."""
-        if getattr(self.model, "concurrent_calls", False) and len(samples) > 1:
-            workers = min(len(samples), getattr(self.model, "concurrency", 8))
+        A backend whose calls are independent requests (`capabilities.concurrent_calls`, the
+        `openai` backend) runs the samples side by side instead, at most `capabilities.concurrency`
+        at once; each sample's failure stays its own."""
+        capabilities = self.model.capabilities
+        if capabilities.concurrent_calls and len(samples) > 1:
+            workers = min(len(samples), capabilities.concurrency)
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 return list(pool.map(self, samples))
-        batchable = self.strategy in BATCHED and hasattr(self.model, "generate_batch")
+        batchable = self.strategy in BATCHED and capabilities.batch
         if len(samples) < 2 or not batchable:
             return [self(sample) for sample in samples]
         try:
@@ -111,7 +117,7 @@ class Reasoner:
     def _record(self, sample: Sample) -> dict[str, Any]:
         return {
             "sample_id": sample.id,
-            "model": getattr(self.model, "name", type(self.model).__name__),
+            "model": self.model.name,
             "protocol": self.protocol,
             "strategy": self.strategy,
             "seed": self.seed,

@@ -20,11 +20,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llamav.evaluate._config import digest
+from llamav.evaluate.keys import GenerationKey, prediction_hash, score_key
 from llamav.records import Prediction, Sample, Score
 
 DEFAULT_STORE = Path("runs") / "llamav.db"
@@ -72,73 +71,66 @@ def default_store_path() -> Path:
     return Path(os.environ.get("LLAMAV_STORE") or DEFAULT_STORE)
 
 
-def sample_digest(sample: Sample) -> str:
-    """What the model is shown: image, question and options."""
-    return digest({"image": sample.image_sha256, "question": sample.question, "options": sample.options})
+class StoreError(RuntimeError):
+    """The store file cannot be opened or used: the message names the file and what to do."""
 
 
-def reference_digest(sample: Sample) -> str:
-    """What a prediction is scored against (and the category, which picks the foreign chain)."""
-    return digest({
-        "shown": sample_digest(sample), "steps": sample.steps, "final_answer": sample.final_answer,
-        "answer_type": sample.answer_type, "category": sample.category,
-    })
-
-
-def prediction_hash(prediction: Prediction) -> str:
-    return digest(prediction.model_dump(mode="json"))
-
-
-@dataclass(frozen=True)
-class GenerationKey:
-    """Everything but the sample that keys a prediction."""
-
-    model_identity: str
-    generation_hash: str
-    protocol: str
-    strategy: str
-    seed: int
-
-    def for_sample(self, sample: Sample) -> str:
-        return digest([self.model_identity, self.generation_hash, self.protocol, self.strategy, self.seed,
-                       sample.id, sample_digest(sample)])
-
-
-def score_key(scorer_hash: str, prediction_digest: str, sample: Sample) -> str:
-    return digest([scorer_hash, prediction_digest, reference_digest(sample)])
+def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    reason = str(exc)
+    if "malformed" in reason or "not a database" in reason:
+        advice = "the file is damaged or is not a llamav store; move it aside (or pass another --store) and run again"
+    elif "unable to open" in reason or "readonly" in reason or "read-only" in reason:
+        advice = "check that its folder exists and is writable, or pass another --store"
+    elif "full" in reason:
+        advice = "the disk is full; free space and run again (everything committed so far is kept)"
+    else:
+        advice = "pass another --store, or move this one aside"
+    return StoreError(f"store {path}: {reason}; {advice}")
 
 
 class Store:
     """Append-only SQLite store of predictions and scores. One connection per Store, guarded by a
-    lock so that judge threads can share it."""
+    lock so that judge threads can share it. SQLite's own errors leave it as StoreError, one line
+    that names the file."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are ours (BEGIN IMMEDIATE takes the write lock up front,
-        # so two writers queue instead of one failing halfway through).
-        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA busy_timeout = 60000")
-            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise sqlite3.OperationalError(f"{self.path}: the store needs WAL mode (got {mode})")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._write(lambda db: db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;"), script=True)
+        if self.path.is_dir():
+            raise StoreError(f"store {self.path}: is a folder; give a file path for --store")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"store {self.path}: cannot create its folder ({exc.strerror})") from None
+        try:
+            # isolation_level=None: transactions are ours (BEGIN IMMEDIATE takes the write lock up
+            # front, so two writers queue instead of one failing halfway through).
+            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            self._lock = threading.RLock()
+            with self._lock:
+                self._db.execute("PRAGMA busy_timeout = 60000")
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise sqlite3.OperationalError(f"the store needs WAL mode (got {mode})")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._write(lambda db: db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;"), script=True)
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
 
     def _write(self, action, script: bool = False) -> None:
         with self._lock:
             if script:
                 action(self._db)
                 return
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                action(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    action(self._db)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise _store_error(self.path, exc) from None
 
     def close(self) -> None:
         with self._lock:
@@ -183,9 +175,12 @@ class Store:
             for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                rows += self._db.execute(
-                    f"SELECT key, {columns} FROM {table} WHERE key IN ({marks}) ORDER BY id", chunk
-                ).fetchall()
+                try:
+                    rows += self._db.execute(
+                        f"SELECT key, {columns} FROM {table} WHERE key IN ({marks}) ORDER BY id", chunk
+                    ).fetchall()
+                except sqlite3.Error as exc:
+                    raise _store_error(self.path, exc) from None
         return rows
 
     # -- scores ------------------------------------------------------------------------------
