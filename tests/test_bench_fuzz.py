@@ -125,3 +125,67 @@ def test_a_well_formed_row_among_them_still_loads():
     assert [(s.id, s.final_answer, s.answer_type, s.metadata["when"]) for s in bench] == [
         ("3", "2.5", "decimal", datetime.date(2020, 1, 1))
     ]
+
+
+# -- category maps -------------------------------------------------------------------------------
+
+cells = st.one_of(st.text(max_size=12), st.sampled_from(["", " ", "1", "a,b", '"q"', "\ufeffidx", "cafe\u0301"]))
+csv_texts = st.one_of(
+    st.lists(st.lists(cells, max_size=4), max_size=6).map(
+        lambda rows: "\n".join(",".join(row) for row in [["idx", "category"], *rows])),
+    st.text(max_size=80),
+)
+map_files = st.one_of(
+    st.tuples(st.just(".csv"), st.one_of(csv_texts.map(str.encode), st.binary(max_size=80))),
+    st.tuples(st.just(".json"), st.one_of(
+        st.dictionaries(st.text(max_size=8), json_values, max_size=5).map(lambda d: json.dumps(d).encode()),
+        st.binary(max_size=60))),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(map_files, st.booleans())
+def test_any_category_map_file_loads_as_text_to_text_or_is_refused_with_a_value_error(tmp_path, file, bom):
+    import unicodedata
+
+    from llamav.bench.vrc import load_category_map
+
+    suffix, data = file
+    path = tmp_path / f"map{suffix}"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
+    try:
+        mapping = load_category_map(path)
+    except ValueError as exc:
+        assert str(exc).startswith(str(path)), exc
+        return
+    for key, category in mapping.items():
+        assert isinstance(key, str) and isinstance(category, str)
+        assert key and category  # never an empty id, never a made-up category for a gap
+        assert key == unicodedata.normalize("NFC", key.strip())
+
+
+# -- text printed on a terminal ------------------------------------------------------------------
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(), st.booleans())
+def test_visible_text_holds_no_control_character_and_prints_as_it_is(text, keep_newlines):
+    import io
+    import unicodedata
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from llamav.terminal import visible
+
+    shown = visible(text, keep_newlines=keep_newlines)
+    allowed = "\n\t" if keep_newlines else ""
+    assert not [c for c in shown if c not in allowed and unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")]
+    assert not [c for c in shown if ord(c) in (0x200B, 0x202E, 0x2066, 0xFEFF)]
+    shown.encode("utf-8")  # no lone surrogate left
+    assert visible(shown, keep_newlines=keep_newlines) == shown
+    if not [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")]:
+        assert visible(text) == text
+    out = io.StringIO()
+    Console(file=out, width=10_000, force_terminal=False).print(Text(visible(text)), soft_wrap=True)
+    assert out.getvalue() == visible(text) + "\n"  # never markup, never a code rich acts on

@@ -8,7 +8,10 @@ Refused, with a one-line reason that names the file, never a memory address:
 - URLs (`http://...`): llamav never fetches anything; a benchmark must hold its images.
 - paths outside the benchmark's folder, unless the user opts in (`allow_outside_paths`); the
   refusal is the same whether or not the file exists, so it reveals nothing about the disk.
-- empty files, files above `max_bytes`, SVG (a vector format), text, truncated or corrupt data.
+- anything but a regular file (a folder, a FIFO, a device), named for what it is, never read.
+- empty files, files above `max_bytes`, SVG (a vector format), text, truncated or corrupt data,
+  including damage Pillow decodes silently (a PNG chunk that fails its checksum, a JPEG whose
+  compressed data breaks its byte structure).
 - images above `max_pixels` (decompression bombs: a 176 KB PNG can claim 14000x13000 pixels).
 
 Repaired, and recorded as flags on the sample (`image:...`), because a model handed the raw
@@ -16,12 +19,18 @@ decode would see the wrong picture:
 - EXIF orientation: turned upright, as every viewer shows it.
 - transparency (RGBA, LA, palette with a transparent index): composited on white; dropping the
   alpha channel would turn black-on-transparent drawings into an all-black square.
-- 16-bit and float pixels (I;16, I, F): rescaled to 8 bits rather than clipped to black or white.
+- 16-bit and float pixels (I;16, I, F): rescaled to 8 bits rather than clipped to black or white;
+  a 16-bit PNG's transparent colour (tRNS) is matched on all 16 bits.
+- a PNG whose text chunks or colour profile cannot be read (a chunk that inflates to gigabytes):
+  decoded without them.
 - animations (GIF, WebP, APNG): the first frame.
 - images whose longer side exceeds `max_side`: downscaled once at load, so a run holds a
   bounded picture instead of decoding a huge one on every turn. 4096 keeps everything current
   processors use (Qwen2-VL's largest default is 3584x3584, Mllama's tiles 1120x1120).
 CMYK, palette, 1-bit and the other Pillow modes are converted to RGB by Pillow's own rules.
+
+The decoded original is held once; the conversion to 8-bit RGB and the downscale run a band of
+rows at a time, so a load needs the decoder's buffer plus about twice the final picture.
 """
 
 from __future__ import annotations
@@ -333,7 +342,8 @@ def _decode(data: bytes, limits: ImageLimits) -> Decoded:
             del image  # the decoded original: the largest thing held, freed before the last copies
             if turn is not None:  # turned after downscaling: a turn copies the whole picture
                 picture = picture.transpose(turn)
-            picture = picture.convert("RGB")
+            if picture.mode != "RGB":
+                picture = picture.convert("RGB")
         except ImageError:
             raise
         except Exception as exc:
@@ -382,7 +392,7 @@ _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 # Rows are converted in bands of about this many pixels: small next to any image worth banding,
 # large enough that the per-band overhead vanishes.
-_BAND_PIXELS = 1 << 21
+_BAND_PIXELS = 1 << 20
 _LANCZOS_SUPPORT = 3.0
 
 
@@ -398,6 +408,10 @@ def _to_8bit(image, target: tuple[int, int] | None, flags: list[str], low_bytes=
     width, height = image.size
     out_width, out_height = target or (width, height)
     band = _band_converter(image, flags, low_bytes)
+    if band is None:  # already 8-bit grey or RGB, opaque
+        if target is None:
+            return image
+        band = lambda first, last: image.crop((0, first, width, last))  # noqa: E731
     scale = height / out_height
     support = _LANCZOS_SUPPORT * max(scale, 1.0) + 2  # rows under the filter, on either side
     rows = max(1, int(_BAND_PIXELS / width / max(scale, 1.0)))  # output rows per band
@@ -423,7 +437,7 @@ def _to_8bit(image, target: tuple[int, int] | None, flags: list[str], low_bytes=
 
 def _band_converter(image, flags: list[str], low_bytes=None):
     """A function (first row, end row) -> those rows as 8-bit "L" or "RGB", opaque, with the
-    repairs the image's mode needs; each repair is added to `flags` once."""
+    repairs the image's mode needs (each added to `flags` once); None when it needs none."""
     import numpy as np
 
     from PIL import Image
@@ -464,7 +478,7 @@ def _band_converter(image, flags: list[str], low_bytes=None):
 
         return on_white
     if image.mode in ("L", "RGB"):
-        return rows
+        return None
     grey = image.mode == "1"
     return lambda first, last: rows(first, last).convert("L" if grey else "RGB")
 
@@ -498,9 +512,13 @@ def _rescaler(image):
         factor, offset = (255.0 / (high - low), low) if high > low else (0.0, 0.0)
 
     def to_8bit(values):
-        scaled = (values.astype(np.float64) - offset) * factor
-        scaled = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)
-        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        scaled = values.astype(np.float64)  # one copy, then in place: a band, not the image
+        scaled -= offset
+        scaled *= factor
+        np.nan_to_num(scaled, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, 0, 255, out=scaled)
+        return scaled.astype(np.uint8)
 
     return to_8bit
 
