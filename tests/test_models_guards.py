@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from llamav.models import GenerateParams, Message, ModelLoadError, load_model
+from llamav.models import Capabilities, GenerateParams, Message, ModelLoadError, load_model
 from llamav.models.base import PromptTooLong
 from llamav.records import Sample
 
@@ -111,6 +111,7 @@ def test_in_a_batch_only_the_sample_whose_prompt_overflows_fails_and_the_others_
 
     class CountingBatches:
         name, batches = "counting", []
+        capabilities = Capabilities(batch=True)
 
         def generate(self, messages, image, params):
             raise AssertionError("nothing should be redone one by one")

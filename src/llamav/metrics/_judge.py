@@ -17,7 +17,6 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, create_model
@@ -301,31 +300,8 @@ def image_digest(image: Any) -> str:
     return hashlib.sha256(image.tobytes() + repr((image.mode, image.size)).encode()).hexdigest()
 
 
-_WEIGHTS = ("*.safetensors", "*.bin", "*.gguf", "*.pt", "config.json")
-
-
 def endpoint_identity(model: Any) -> dict[str, Any]:
     """Where a judge's verdicts come from, beyond its name: two `openai:judge` models at different
     servers, or two `hf:` checkpoints at one path before and after retraining, are different judges.
-
-    An API model: its base URL. A local model: its path (or hub id) and revision, the hub's commit
-    when known, else a fingerprint of the weight files (names, sizes, modification times). A model
-    that wraps another declares the inner one's identity as its `endpoint` attribute.
-    """
-    declared = getattr(model, "endpoint", None)  # a wrapper (e.g. one that meters calls) passes it on
-    if isinstance(declared, dict):
-        return declared
-    if hasattr(model, "base_url"):
-        return {"base_url": str(model.base_url or "https://api.openai.com/v1").rstrip("/")}
-    config = getattr(getattr(model, "model", None), "config", None)
-    where = getattr(config, "_name_or_path", "") or ""
-    if where:
-        revision = getattr(config, "_commit_hash", None)
-        folder = Path(where).expanduser()
-        if revision is None and folder.is_dir():
-            files = sorted(f for pattern in _WEIGHTS for f in folder.glob(pattern))
-            revision = "files:" + hashlib.sha256(
-                json.dumps([[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]).encode()
-            ).hexdigest()[:16]
-        return {"path": str(folder.resolve()) if folder.exists() else where, "revision": revision}
-    return {"backend": type(model).__name__}
+    Each backend declares it (`VisionLanguageModel.endpoint`); a wrapper passes the inner one's on."""
+    return model.endpoint()

@@ -300,7 +300,7 @@ class JudgeScorer:
 
     def score(self, pairs: Sequence[Pair]) -> list[Score]:
         judge = self.config.llm_judge()  # built once, before any thread starts
-        workers = self.config.judge_concurrency if getattr(judge.model, "concurrent_calls", False) else 1
+        workers = self.config.judge_concurrency if judge.model.capabilities.concurrent_calls else 1
         if workers <= 1 or len(pairs) < 2:
             return [self._reported(pair) for pair in pairs]
         # Verdicts are independent (temperature 0, a seed, one cache key each), so judging in

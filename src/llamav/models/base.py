@@ -10,12 +10,16 @@ interface only, so a strategy never knows which backend runs it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from llamav.registry import Registry
 
 Role = Literal["system", "user", "assistant"]
+# Why a continuation ended: "stop" (the model ended it: an end-of-sequence token, a stop string, or
+# the end of a JSON document), "length" (it ran out of new tokens or of context).
+FinishReason = Literal["stop", "length"]
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,36 @@ class Completion:
     generated_tokens: int = 0
     wall_seconds: float = 0.0
     model_calls: int = 1
+    # Why each text ended, as decoding saw it, one per text; empty where the backend cannot say.
+    finish_reasons: list[FinishReason] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do beyond `generate`, declared by the backend rather than guessed by its
+    callers (as lm-eval's `LM` and inspect's `ModelAPI` declare theirs).
+
+    - `batch`: `generate_batch(requests, params)` decodes several conversations in one padded call
+      (how a GPU is kept busy); callers may group samples for it.
+    - `concurrent_calls`: each call is an independent request (an HTTP API) on a thread-safe
+      client, so callers run several at once, at most `concurrency`. Local models hold state and
+      run one call at a time.
+    """
+
+    batch: bool = False
+    concurrent_calls: bool = False
+    concurrency: int = 1
 
 
 @runtime_checkable
 class VisionLanguageModel(Protocol):
     name: str
+    capabilities: Capabilities
+
+    def endpoint(self) -> dict[str, Any]:
+        """What answers behind the name, for cache keys: an API's base URL, a checkpoint's path and
+        revision. Two `openai:judge` models at different servers are different judges."""
+        ...
 
     def generate(self, messages: list[Message], image: Any | None, params: GenerateParams) -> Completion:
         """One model call. `image` is a PIL image or None."""
@@ -120,6 +149,7 @@ def check_device(device: str) -> None:
     match = _DEVICE.fullmatch(name)
     if match is None:
         raise ModelLoadError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto")
+    # torch takes seconds to import: only an accelerator asked for by name needs it.
     import torch
 
     kind, index = match.group(1), int(match.group(2) or 0)
@@ -138,18 +168,41 @@ def check_device(device: str) -> None:
 # name -> factory(spec_rest: str, **options) -> VisionLanguageModel.
 # "hf:meta-llama/X" looks up "hf" with "meta-llama/X"; "tiny-random" looks up "tiny-random" with "".
 BACKENDS: Registry = Registry("model backend")
+# name -> what every model of that backend can do, known without loading one (a runner picks
+# threads or processes before any weight is read).
+_CAPABILITIES: dict[str, Capabilities] = {}
+
+
+def register_backend(name: str, capabilities: Capabilities) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a backend factory under `name`, with the capabilities of every model it builds."""
+    def add(factory: Callable[..., Any]) -> Callable[..., Any]:
+        BACKENDS.register(name)(factory)
+        _CAPABILITIES[name] = capabilities
+        return factory
+
+    return add
+
+
+def _backend_name(spec: str) -> tuple[str, str]:
+    """(backend, the rest) of a MODEL string: "hf:org/x" -> ("hf", "org/x"); "tiny-random" -> ("tiny-random", "")."""
+    prefix, sep, rest = spec.partition(":")
+    return (prefix, rest) if sep and prefix in BACKENDS else (spec, "")
+
+
+def backend_capabilities(spec: str) -> Capabilities:
+    """What the model a MODEL string names can do, without loading it: its backend's declaration
+    (`openai:*` -> concurrent calls). An unknown backend is a KeyError naming the known ones."""
+    name, _ = _backend_name(spec)
+    BACKENDS.get(name)
+    return _CAPABILITIES[name]
 
 
 def load_model(spec: str, **options: Any) -> VisionLanguageModel:
-    """Build a model from a MODEL string. Backends register themselves on import."""
-    import llamav.models  # noqa: F401  (imports every backend module, which registers it)
-
+    """Build a model from a MODEL string. Every backend is registered by the time this module can
+    be imported: importing it runs the package's `__init__`, which imports each backend module."""
     check_model_options(options)
-    prefix, sep, rest = spec.partition(":")
-    if sep and prefix in BACKENDS:
-        factory, rest = BACKENDS.get(prefix), rest
-    else:
-        factory, rest = BACKENDS.get(spec), ""
+    name, rest = _backend_name(spec)
+    factory = BACKENDS.get(name)
     try:
         return factory(rest, **options)
     except TypeError as exc:

@@ -6,47 +6,54 @@ A text-only chat model (AutoProcessor gives a tokenizer, not a processor) loads 
 AutoModelForCausalLM instead: judges are often text LLMs, and a judge sees text only. Such a model
 refuses an image with a clear error rather than silently ignoring it.
 
-Where the architecture allows it (`PREFIX_CACHE_MODEL_TYPES`), the backend keeps the KV cache of
-recent prompts. A new call reuses the longest cached prefix of its prompt, so the turns of one
-conversation do not re-encode the image and the history, and the beams (or samples) of one call
-share a single prefill of the prompt instead of computing it once per beam.
+One pipeline serves `generate` (a batch of one) and `generate_batch`: render the chats, encode
+them (left-padded), check the context, decode, and read back the texts and why each ended. Beside
+it live the prefix KV cache (`_prefix_cache`, for a batch of one on architectures where it is
+exact) and constrained JSON decoding (`_json_grammar`).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import inspect
+import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llamav.hub import offline_unless_reachable
-from llamav.models.base import BACKENDS, DTYPES, Completion, GenerateParams, Message, ModelLoadError, PromptTooLong
+from llamav.models._json_grammar import JSONGrammar
+from llamav.models._prefix_cache import PREFIX_CACHE_MODEL_TYPES, PrefixCache
+from llamav.models.base import (
+    DTYPES,
+    Capabilities,
+    Completion,
+    FinishReason,
+    GenerateParams,
+    Message,
+    ModelLoadError,
+    PromptTooLong,
+    register_backend,
+)
+from llamav.models.chat import chat_conversation, render_chat, template_flags
 
-# Architectures whose image enters the language model only as embeddings at the image-token
-# positions, with ordinary 1-D positions: a cached prefix that holds the image tokens is then
-# exactly what a fresh prefill would compute. Mllama (cross-attention to the image), Qwen2-VL
-# (3-D rotary positions computed at the first step) and others keep the plain path until checked.
-PREFIX_CACHE_MODEL_TYPES = frozenset({"llava"})
+__all__ = ["HFModel", "ModelLoadError", "chat_conversation", "context_length", "render_chat"]
 
-# How many prompts' caches to keep. A conversation and the judge calls about it (stage-beam) are
-# different prefixes of one image; a few slots keep both warm without holding memory for long.
-PREFIX_CACHE_SLOTS = 4
+Request = tuple[list[Message], Any]
 
-@dataclass
-class _Prefix:
-    """The KV cache of a prompt's first tokens (batch of one), and what it was computed from."""
+# What every transformers model here can do: decode several chats in one padded call; one call at
+# a time (the model, its caches and its grammar compiler are state).
+HF_CAPABILITIES = Capabilities(batch=True)
 
-    image_key: str | None
-    ids: Any  # 1-D LongTensor: the tokens the cache covers
-    cache: Any
+# The weight files whose names, sizes and times fingerprint a local checkpoint (see `endpoint`).
+_WEIGHTS = ("*.safetensors", "*.bin", "*.gguf", "*.pt", "config.json")
 
 
 class HFModel:
     """A transformers vision-language model and its processor behind the llamav model protocol."""
+
+    capabilities = HF_CAPABILITIES
 
     def __init__(self, model: Any, processor: Any, name: str, prefix_cache: bool | None = None,
                  early_stopping: bool = True) -> None:
@@ -64,16 +71,16 @@ class HFModel:
         if prefix_cache is None:
             prefix_cache = model.config.model_type in PREFIX_CACHE_MODEL_TYPES
         self.prefix_cache = prefix_cache
-        self._prefixes: list[_Prefix] = []
-        self._grammar_compiler = None  # built on the first JSON-constrained call
-        self._control_tokens: list[int] = []
         # transformers 5 renamed `past_key_values` to `cache`; older releases know only the former.
         forward_params = inspect.signature(model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
         self.context_length = context_length(model.config)
-        self._image_token_id = getattr(model.config, "image_token_id", None)
-        if self._image_token_id is None:
-            self._image_token_id = getattr(model.config, "image_token_index", None)
+        image_token_id = getattr(model.config, "image_token_id", None)
+        if image_token_id is None:
+            image_token_id = getattr(model.config, "image_token_index", None)
+        self._prefixes = PrefixCache(model, self._cache_kwarg, image_token_id)
+        self.stop_ids = _stop_ids(model, self.tokenizer)
+        self._json = JSONGrammar(model, self.tokenizer, self.stop_ids)
 
     @classmethod
     def from_pretrained(
@@ -98,6 +105,7 @@ class HFModel:
                 f"and the model is not in the local cache. Download it where there is network "
                 f"(`hf download {id_or_path} --local-dir DIR`) and use --model hf:DIR"
             )
+        # torch and transformers take seconds to import: only building a model needs them.
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 
@@ -124,46 +132,92 @@ class HFModel:
 
     # -- the protocol ----------------------------------------------------------------------------
 
+    def endpoint(self) -> dict[str, Any]:
+        """A checkpoint's path (or hub id) and revision: the hub's commit when known, else a
+        fingerprint of the weight files (names, sizes, modification times), so that a checkpoint
+        retrained in place is a different model. A model built in memory (tiny-random) is known by
+        its backend's class."""
+        config = self.model.config
+        where = getattr(config, "_name_or_path", "") or ""  # transformers sets it on every loaded config
+        if not where:
+            return {"backend": type(self).__name__}
+        revision = getattr(config, "_commit_hash", None)
+        folder = Path(where).expanduser()
+        if revision is None and folder.is_dir():
+            files = sorted(f for pattern in _WEIGHTS for f in folder.glob(pattern))
+            revision = "files:" + hashlib.sha256(
+                json.dumps([[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]).encode()
+            ).hexdigest()[:16]
+        return {"path": str(folder.resolve()) if folder.exists() else where, "revision": revision}
+
     def generate(self, messages: list[Message], image: Any | None, params: GenerateParams) -> Completion:
+        [completion] = self._generate([(messages, image)], params)
+        return completion
+
+    def generate_batch(self, requests: list[Request], params: GenerateParams) -> list[Completion]:
+        """Several independent prompts in one padded `generate` call (left padding).
+
+        The call's cost is split evenly across the requests; each gets `model_calls=1` so that a
+        sum over requests reads as "one call per request". No prefix cache: the rows differ.
+        """
+        return self._generate(requests, params)
+
+    # -- the pipeline ----------------------------------------------------------------------------
+
+    def _generate(self, requests: list[Request], params: GenerateParams) -> list[Completion]:
+        # torch is loaded with the model (from_pretrained); importing it again here costs nothing.
         import torch
 
         start = time.perf_counter()
-        inputs = self._encode(messages, image)
-        ids = inputs["input_ids"]
-        params = self._within_context(int(ids.shape[1]), params)
+        inputs = self._encode_all(requests)
+        prompt_lengths = [int(n) for n in inputs["attention_mask"].sum(dim=1).tolist()]
+        if len(requests) > 1:
+            self._each_fits(prompt_lengths)
+        width = int(inputs["input_ids"].shape[1])
+        params = self._within_context(width, params)
         rows = max(params.num_beams, params.num_return_sequences)
         counter = _StepCounter()
         kwargs = self._generate_kwargs(params, counter)
         if params.seed is not None:
             torch.manual_seed(params.seed)
         with torch.inference_mode():
-            if self.prefix_cache:
-                cache = self._prefilled_cache(ids, inputs, _image_key(image))
+            if self.prefix_cache and len(requests) == 1:
+                ids = inputs["input_ids"]
+                cache = self._prefixes.prefilled(ids, inputs, requests[0][1])
                 cache.batch_repeat_interleave(rows)
                 kwargs[self._cache_kwarg] = cache
                 out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
             else:
                 out = self.model.generate(**inputs, **kwargs)
-        texts = self._decode(out[:, ids.shape[1]:], params.stop)
-        return Completion(
-            texts=texts,
-            scores=[None] * len(texts),
-            prompt_tokens=int(ids.shape[1]),
-            generated_tokens=counter.steps * rows,
-            wall_seconds=time.perf_counter() - start,
-        )
+        new_tokens = out[:, width:]
+        texts = self._decode(new_tokens, params.stop)
+        reasons = self._finish_reasons(new_tokens, texts, params)
+        wall = (time.perf_counter() - start) / len(requests)
+        n = params.num_return_sequences
+        return [
+            Completion(
+                texts=texts[i * n:(i + 1) * n],
+                scores=[None] * n,
+                prompt_tokens=prompt_lengths[i],
+                generated_tokens=counter.steps * rows,
+                wall_seconds=wall,
+                finish_reasons=reasons[i * n:(i + 1) * n],
+            )
+            for i in range(len(requests))
+        ]
 
-    def generate_batch(
-        self, requests: list[tuple[list[Message], Any | None]], params: GenerateParams
-    ) -> list[Completion]:
-        """Several independent prompts in one padded `generate` call (left padding).
+    def _encode(self, messages: list[Message], image: Any | None) -> Any:
+        """One chat as the model reads it: input_ids, attention_mask (and pixel_values)."""
+        return self._encode_all([(messages, image)])
 
-        The call's cost is split evenly across the requests; each gets `model_calls=1` so that a
-        sum over requests reads as "one call per request". No prefix cache: the rows differ.
-        """
-        import torch
-
-        start = time.perf_counter()
+    def _encode_all(self, requests: list[Request]) -> Any:
+        """The chats rendered by their template and tokenized together, left-padded so that every
+        row's new tokens start at one column."""
+        for messages, image in requests:
+            if image is not None and not any(m.has_image for m in messages):
+                raise ValueError("an image was given but no message has has_image=True")
+            if self.text_only and image is not None:
+                raise ValueError(f"{self.name} is a text-only model: it cannot be given an image")
         texts = [self._chat_text(messages, image is not None) for messages, image in requests]
         # One list per prompt: processors that allow several images a prompt (Mllama) need the
         # nesting to know which image is whose; the others flatten it.
@@ -173,34 +227,14 @@ class HFModel:
         try:
             # The template already wrote the special tokens; the tokenizer must not add them twice.
             extra = {} if self.text_only else {"images": images or None}
-            inputs = self.processor(
-                text=texts, padding=True, return_tensors="pt", add_special_tokens=False, **extra
-            ).to(self.model.device)
+            inputs = self.processor(text=texts, padding=True, return_tensors="pt", add_special_tokens=False, **extra)
         finally:
             self.tokenizer.padding_side = old_side
-        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
-        self._each_fits(prompt_lengths)
-        params = self._within_context(int(inputs["input_ids"].shape[1]), params)
-        rows_per_request = max(params.num_beams, params.num_return_sequences)
-        counter = _StepCounter()
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, **self._generate_kwargs(params, counter))
-        prompt_len = inputs["input_ids"].shape[1]
-        decoded = self._decode(out[:, prompt_len:], params.stop)
-        wall = (time.perf_counter() - start) / len(requests)
-        n = params.num_return_sequences
-        return [
-            Completion(
-                texts=decoded[i * n:(i + 1) * n],
-                scores=[None] * n,
-                prompt_tokens=int(prompt_lengths[i]),
-                generated_tokens=counter.steps * rows_per_request,
-                wall_seconds=wall,
-            )
-            for i in range(len(requests))
-        ]
+        return inputs.to(self.model.device)
+
+    def _chat_text(self, messages: list[Message], with_image: bool) -> str:
+        return render_chat(self.processor, messages, with_image, text_only=self.text_only,
+                           **template_flags(messages))
 
     def _each_fits(self, prompt_lengths: list[int]) -> None:
         """Before a batched call: the requests whose own prompt fills the context, each with its
@@ -233,37 +267,13 @@ class HFModel:
             return dataclasses.replace(params, max_new_tokens=room)
         return params
 
-    # -- prompts ---------------------------------------------------------------------------------
-
-    def _conversation(self, messages: list[Message], image: Any | None) -> list[dict[str, Any]]:
-        if self.text_only and image is not None:
-            raise ValueError(f"{self.name} is a text-only model: it cannot be given an image")
-        return chat_conversation(messages, image, text_only=self.text_only)
-
-    def _template_flags(self, messages: list[Message]) -> dict[str, bool]:
-        # A final assistant message is a draft to continue (stage-wise decoding), not a closed turn.
-        continuing = bool(messages) and messages[-1].role == "assistant"
-        return {"add_generation_prompt": not continuing, "continue_final_message": continuing}
-
-    def _chat_text(self, messages: list[Message], with_image: bool) -> str:
-        return render_chat(self.processor, messages, with_image, text_only=self.text_only,
-                           **self._template_flags(messages))
-
-    def _encode(self, messages: list[Message], image: Any | None):
-        if image is not None and not any(m.has_image for m in messages):
-            raise ValueError("an image was given but no message has has_image=True")
-        inputs = self.processor.apply_chat_template(
-            self._conversation(messages, image),
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            **self._template_flags(messages),
-        )
-        return inputs.to(self.model.device)
-
     def _generate_kwargs(self, params: GenerateParams, counter: _StepCounter) -> dict[str, Any]:
+        # transformers is loaded with the model; LogitsProcessorList is what generate() expects.
         from transformers import LogitsProcessorList
 
+        if params.json_schema is not None and params.stop:
+            # A stop string could end the document anywhere; only the grammar may end it.
+            raise ValueError("a JSON schema and stop strings do not go together: the schema decides where the reply ends")
         sampling = params.temperature > 0
         kwargs: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
@@ -285,128 +295,22 @@ class HFModel:
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         if params.json_schema is not None:
-            kwargs["logits_processor"].extend(self._json_constraint(params))
+            kwargs["logits_processor"].extend(self._json.processors(params.json_schema, params.num_beams))
         return kwargs
 
-    def _json_constraint(self, params: GenerateParams) -> list[Any]:
-        """Logits processors that let only tokens keeping the text a prefix of JSON matching
-        `params.json_schema` (xgrammar), so a finished reply always parses and validates.
-
-        One matcher follows each row; beam search reorders rows behind its back, so it is refused.
-        """
-        import json
-
-        import xgrammar
-        from xgrammar.contrib.hf import LogitsProcessor
-
-        if params.num_beams > 1:
-            raise ValueError("a JSON schema constrains one sequence a row: use num_beams=1 with json_schema")
-        if self._grammar_compiler is None:
-            # The mask must cover every logit, which can be more than the tokenizer's vocabulary.
-            vocab_size = self.model.get_output_embeddings().weight.shape[0]
-            info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=vocab_size)
-            self._grammar_compiler = xgrammar.GrammarCompiler(info)
-            # xgrammar lets raw control characters into strings, which JSON forbids (they must be
-            # escaped); compact JSON never holds one, so tokens carrying one are banned outright.
-            self._control_tokens = [i for i, piece in enumerate(info.decoded_vocab) if any(b < 0x20 for b in piece)]
-        try:
-            # Plain JSON Schema semantics (strict_mode=False: unlisted properties are allowed unless
-            # the schema says otherwise) and compact JSON, so no token is spent on free whitespace.
-            grammar = self._grammar_compiler.compile_json_schema(
-                json.dumps(params.json_schema), any_whitespace=False, strict_mode=False
-            )
-        except Exception as exc:  # xgrammar raises RuntimeError/ValueError for schemas it refuses
-            raise ValueError(f"unsupported JSON schema: {exc}") from None
-        return [_BanTokens(self._control_tokens), LogitsProcessor(grammar)]
-
-    def _decode(self, new_tokens, stop: tuple[str, ...]) -> list[str]:
+    def _decode(self, new_tokens: Any, stop: tuple[str, ...]) -> list[str]:
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return [_cut_at_stop(text, stop) for text in texts]
 
-    # -- prefix cache ----------------------------------------------------------------------------
-
-    def _prefilled_cache(self, ids, inputs, image_key: str | None):
-        """A batch-of-one KV cache covering all prompt tokens but the last.
-
-        `generate` then runs only the last token (and decodes) on top of it. The cache starts from
-        the stored prefix that shares the most leading tokens with this prompt (same image), so a
-        new turn only computes the previous answer and the new question. Stored caches are never
-        modified: each call works on a copy.
-        """
-        import torch
-        from transformers import DynamicCache
-
-        prompt = ids[0]
-        target = len(prompt) - 1
-        reuse, source = 0, None
-        for entry in self._prefixes:
-            if entry.image_key != image_key:
-                continue
-            shared = _common_prefix(entry.ids, prompt[:target])
-            if shared > reuse:
-                reuse, source = shared, entry
-        # The image's features enter as a whole: either every image token is cached or none is.
-        if reuse < _end_of_image_tokens(prompt, self._image_token_id):
-            reuse, source = 0, None
-        if source is not None:
-            cache = copy.deepcopy(source.cache)
-            if len(source.ids) > reuse:
-                cache.crop(reuse - len(source.ids))
-        else:
-            cache = DynamicCache(config=self.model.config)
-        if target > reuse:
-            extra: dict[str, Any] = {}
-            if reuse == 0:
-                extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
-            with torch.inference_mode():
-                self.model(
-                    input_ids=ids[:, reuse:target],
-                    attention_mask=torch.ones_like(ids[:, :target]),
-                    use_cache=True,
-                    logits_to_keep=1,
-                    **{self._cache_kwarg: cache},
-                    **extra,
-                )
-        if source is not None:
-            self._prefixes.remove(source)
-        self._prefixes.append(_Prefix(image_key, prompt[:target].clone(), cache))
-        del self._prefixes[:-PREFIX_CACHE_SLOTS]
-        return copy.deepcopy(cache)
-
-
-def chat_conversation(messages: list[Message], image: Any | None, text_only: bool = False) -> list[dict[str, Any]]:
-    """Messages in the shape chat templates take: content parts, the image first in the message
-    that carries it. Inference and training (`llamav train`) both render prompts through this."""
-    if text_only:
-        # Text chat templates expect plain string content, not content parts.
-        return [{"role": m.role, "content": m.text} for m in messages]
-    conversation = []
-    for message in messages:
-        content: list[dict[str, Any]] = []
-        if message.has_image and image is not None:
-            content.append({"type": "image", "image": image})
-        content.append({"type": "text", "text": message.text})
-        conversation.append({"role": message.role, "content": content})
-    return conversation
-
-
-def render_chat(processor: Any, messages: list[Message], with_image: bool, *, text_only: bool = False,
-                **template_flags: bool) -> str:
-    """The chat template's text for `messages`, with the image's placeholder where it goes."""
-    conversation = chat_conversation(messages, object() if with_image else None, text_only=text_only)
-    for turn in conversation:  # the template needs only the image's place, not its pixels
-        if not isinstance(turn["content"], str):
-            turn["content"] = [{"type": "image"} if p["type"] == "image" else p for p in turn["content"]]
-    return processor.apply_chat_template(conversation, tokenize=False, **template_flags)
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
-    except ValueError:  # not a valid repo id either
-        return False
+    def _finish_reasons(self, new_tokens: Any, texts: list[str], params: GenerateParams) -> list[FinishReason]:
+        """Why each row ended, from what decoding did: an end token among its new tokens or a stop
+        string in its text is "stop"; a row that ran to its token cap without either is "length"."""
+        stops = set(self.stop_ids)
+        reasons: list[FinishReason] = []
+        for row, text in zip(new_tokens.tolist(), texts):
+            ended = any(token in stops for token in row) or any(s in text for s in params.stop)
+            reasons.append("stop" if ended else "length")
+        return reasons
 
 
 def context_length(config: Any) -> int | None:
@@ -418,7 +322,28 @@ def context_length(config: Any) -> int | None:
     return None
 
 
+def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every token id that ends generation: the generation config's EOS ids (llamav-tiny has two,
+    `<|eos|>` and the turn's `<|end|>`), else the tokenizer's EOS."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    ids = eos if isinstance(eos, (list, tuple)) else [eos]
+    return [int(i) for i in ids if i is not None]
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    # huggingface_hub comes with transformers; only a hub id (not a local path) needs it.
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id either
+        return False
+
+
 def _is_tokenizer(processor: Any) -> bool:
+    # transformers is already loaded whenever there is a processor to ask about.
     from transformers import PreTrainedTokenizerBase
 
     return isinstance(processor, PreTrainedTokenizerBase)
@@ -431,20 +356,8 @@ class _StepCounter:
     def __init__(self) -> None:
         self.steps = 0
 
-    def __call__(self, input_ids, scores):
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
         self.steps += 1
-        return scores
-
-
-class _BanTokens:
-    """A logits processor that never lets the given token ids be chosen."""
-
-    def __init__(self, ids: list[int]) -> None:
-        self.ids = ids
-
-    def __call__(self, input_ids, scores):
-        if self.ids:
-            scores[:, self.ids] = float("-inf")
         return scores
 
 
@@ -458,32 +371,11 @@ def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     return text[:cut]
 
 
-def _image_key(image: Any | None) -> str | None:
-    if image is None:
-        return None
-    return f"{image.size}:{hashlib.sha1(image.tobytes()).hexdigest()}"
-
-
-def _common_prefix(a, b) -> int:
-    n = min(len(a), len(b))
-    if n == 0:
-        return 0
-    differ = (a[:n] != b[:n].to(a.device)).nonzero()
-    return int(differ[0]) if len(differ) else n
-
-
-def _end_of_image_tokens(prompt, image_token_id: int | None) -> int:
-    if image_token_id is None:
-        return 0
-    positions = (prompt == image_token_id).nonzero()
-    return int(positions[-1]) + 1 if len(positions) else 0
-
-
 def _truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true", "yes", "on")
 
 
-@BACKENDS.register("hf")
+@register_backend("hf", HF_CAPABILITIES)
 def load_hf(rest: str, **options: Any) -> HFModel:
     """Options: dtype, device, device_map, trust_remote_code (off unless asked), prefix_cache,
     early_stopping (of beam search; on unless asked)."""

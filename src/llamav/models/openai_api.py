@@ -35,7 +35,7 @@ import threading
 import time
 from typing import Any
 
-from llamav.models.base import BACKENDS, Completion, GenerateParams, Message
+from llamav.models.base import Capabilities, Completion, GenerateParams, Message, register_backend
 
 # Local servers often need no key, but the client insists on one.
 _NO_KEY = "not-needed"
@@ -71,8 +71,8 @@ def _setting(value: Any, env: str, default: Any, kind: type) -> Any:
 class OpenAIModel:
     # Each call is an independent HTTP request on a thread-safe client: callers may run several
     # at once (the Reasoner and the judge do, up to `concurrency`). Local models hold state and
-    # run one call at a time.
-    concurrent_calls = True
+    # run one call at a time. Set per instance once `concurrency` is known.
+    capabilities = Capabilities(concurrent_calls=True, concurrency=8)
 
     def __init__(
         self,
@@ -87,6 +87,8 @@ class OpenAIModel:
         # "max_completion_tokens" instead.
         token_limit_field: str = "max_tokens",
     ) -> None:
+        # The client takes 0.6 s to import, paid only by a run that calls a server (not by every
+        # `import llamav.models`, which registers this backend).
         import openai
 
         if not model:
@@ -107,10 +109,14 @@ class OpenAIModel:
         # A true bound on requests in flight from this backend, whoever calls it (the Reasoner's
         # pool, the run loop's threads, the judge's), held through the client's retries and backoff.
         self._slots = threading.BoundedSemaphore(self.concurrency)
+        self.capabilities = Capabilities(concurrent_calls=True, concurrency=self.concurrency)
         self._urls: list[tuple[Any, str]] = []
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=key or _NO_KEY, timeout=self.timeout, max_retries=self.max_retries
         )
+
+    def endpoint(self) -> dict[str, Any]:
+        return {"base_url": str(self.base_url or "https://api.openai.com/v1").rstrip("/")}
 
     def __repr__(self) -> str:
         return f"OpenAIModel(model={self.model!r}, base_url={self.base_url!r})"
@@ -167,6 +173,7 @@ class OpenAIModel:
         return request
 
     def generate(self, messages: list[Message], image: Any | None, params: GenerateParams) -> Completion:
+        # Loaded by __init__ already (see there); here for its exception classes.
         import openai
 
         request = self._request(messages, image, params)
@@ -184,10 +191,13 @@ class OpenAIModel:
             prompt_tokens=usage.prompt_tokens if usage else 0,
             generated_tokens=usage.completion_tokens if usage else 0,
             wall_seconds=time.perf_counter() - start,
+            # The server's word; whatever is not a cut (tool calls, a filter) ended on its own.
+            finish_reasons=["length" if choice.finish_reason == "length" else "stop" for choice in response.choices],
         )
 
     def _reason(self, exc: Exception) -> str:
         """Why the call failed, and whether the client already retried it."""
+        # Loaded by __init__ already (see there); here for its exception classes.
         import openai
 
         retried = isinstance(exc, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError))
@@ -214,7 +224,7 @@ class OpenAIModel:
 _OPTIONS = {"base_url", "api_key", "timeout", "max_retries", "concurrency", "token_limit_field"}
 
 
-@BACKENDS.register("openai")
+@register_backend("openai", OpenAIModel.capabilities)
 def _build(spec: str, **options: Any) -> OpenAIModel:
     """Options: base_url, api_key, timeout, max_retries, concurrency, token_limit_field."""
     options = {k: v for k, v in options.items() if v is not None}

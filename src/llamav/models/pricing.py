@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PER_TOKENS = 1_000_000
@@ -44,8 +45,6 @@ class PriceTable:
     @classmethod
     def load(cls, path: str | Path) -> PriceTable:
         """Read a YAML or JSON price table; a bad file is a ValueError naming the file and entry."""
-        import yaml
-
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))

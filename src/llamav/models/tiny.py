@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from llamav.models.base import BACKENDS
-from llamav.models.hf import HFModel, ModelLoadError
+from llamav.models.base import DTYPES, ModelLoadError, register_backend
+from llamav.models.hf import HF_CAPABILITIES, HFModel
 
 IMAGE_TOKEN = "<image>"
 SPECIAL_TOKENS = ["<|pad|>", "<|bos|>", "<|eos|>", IMAGE_TOKEN, "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
@@ -80,6 +80,7 @@ class LlavaSizes:
 def build_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = VOCAB_SIZE):
     """A byte-level BPE with the chat's special tokens, trained on `corpus` (lines of text; by
     default a built-in corpus of the protocols' words)."""
+    # tokenizers and transformers take seconds to import: only building a model needs them.
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -105,6 +106,7 @@ def build_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = VOCAB
 
 
 def build_processor(tokenizer=None, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE):
+    # transformers takes seconds to import: only building a model needs it.
     from transformers import LlavaProcessor
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
@@ -125,6 +127,7 @@ def build_processor(tokenizer=None, image_size: int = IMAGE_SIZE, patch_size: in
 
 
 def build_model(tokenizer, sizes: LlavaSizes = LlavaSizes(), seed: int = SEED, stop_at_turn_end: bool = True):
+    # torch and transformers take seconds to import: only building a model needs them.
     import torch
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
@@ -182,7 +185,7 @@ def bundled_checkpoint() -> Path:
     return Path(str(resources.files("llamav"))) / "assets" / "llamav-tiny"
 
 
-@BACKENDS.register("tiny-random")
+@register_backend("tiny-random", HF_CAPABILITIES)
 def load_tiny_random(rest: str, **options: Any) -> HFModel:
     if rest:
         raise ModelLoadError(f"tiny-random takes no argument (got {rest!r})")
@@ -193,9 +196,8 @@ def load_tiny_random(rest: str, **options: Any) -> HFModel:
 def _placed(model: HFModel, dtype: str | None, device: str | None) -> HFModel:
     """`--dtype` and `--device` honoured (already checked by `load_model`); float32 on the CPU
     by default, and `auto` takes a GPU when there is one."""
+    # torch is loaded already (the model was just built); this module imports it only where used.
     import torch
-
-    from llamav.models.base import DTYPES
 
     name = DTYPES[(dtype or "auto").lower()]
     if device == "auto":
@@ -204,7 +206,7 @@ def _placed(model: HFModel, dtype: str | None, device: str | None) -> HFModel:
     return model
 
 
-@BACKENDS.register("llamav-tiny")
+@register_backend("llamav-tiny", HF_CAPABILITIES)
 def load_llamav_tiny(rest: str, **options: Any) -> HFModel:
     if rest:
         raise ModelLoadError(f"llamav-tiny takes no argument (got {rest!r})")

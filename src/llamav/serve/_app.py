@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -51,7 +52,7 @@ def create_app(
     With `api_key`, every /v1 route wants `Authorization: Bearer <api_key>`.
     """
     limits = limits or Limits()
-    served = name or getattr(model, "name", "model")
+    served = name or model.name
     worker = Worker(model, limits)
     started = int(time.time())
     # Bytes, compared in constant time: how long a wrong key takes to refuse says nothing of the key.
@@ -116,8 +117,6 @@ def create_app(
         cid = completion_id()
         if not chat.stream:
             return JSONResponse(completion_body(result, served, cid))
-        from sse_starlette.sse import EventSourceResponse
-
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
 
         async def events() -> AsyncIterator[dict[str, str]]:

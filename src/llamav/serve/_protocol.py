@@ -21,7 +21,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llamav.models.base import GenerateParams, Message
+from llamav.bench import parse_choices
+from llamav.decoding import STRATEGIES
+from llamav.images import ENV_MAX_PIXELS, ImageError, ImageLimits, decode_image, load_image
+from llamav.models import GenerateParams, Message
+from llamav.reasoning import PROTOCOLS
+from llamav.records import Sample
 
 # The field of a response message (and of a streamed choice's last delta) that carries what a
 # reasoning protocol produced beside the final answer: stages, steps, flags, turns and cost.
@@ -251,19 +256,16 @@ def _conversation(request: ChatRequest, limits: Limits) -> tuple[list[Message], 
                 raise APIError(400, "images go in user messages", param=where)
             if image is not None:
                 raise APIError(400, "this server takes one image per request", param=where)
-            image_bytes, image = decode_image(part.image_url.url, limits.max_image_pixels)
+            image_bytes, image = decode_image_url(part.image_url.url, limits.max_image_pixels)
             has_image = True
         messages.append(Message(role, "\n".join(texts), has_image=has_image))
     return messages, image, image_bytes
 
 
-def decode_image(url: str, max_pixels: int) -> tuple[bytes, Any]:
+def decode_image_url(url: str, max_pixels: int) -> tuple[bytes, Any]:
     """A base64 `data:` URL decoded to (bytes a Sample can hold, the RGB PIL image the model sees),
     through the project's image loader (limits, EXIF orientation, alpha, one downscale); refused
     with a 400 otherwise."""
-    from llamav.images import ENV_MAX_PIXELS, ImageError, ImageLimits, load_image
-    from llamav.images import decode_image as decode_bytes
-
     if not url.startswith("data:"):
         scheme = url.split(":", 1)[0] if ":" in url else "relative"
         raise APIError(400, f"image_url must be a base64 data: URL, not a {scheme} URL: the server fetches "
@@ -279,7 +281,7 @@ def decode_image(url: str, max_pixels: int) -> tuple[bytes, Any]:
         # The request-size limit already bounds the bytes; the server's pixel limit replaces the loader's.
         limits = ImageLimits.from_env(max_pixels=max_pixels, max_bytes=0)
         loaded = load_image(data, limits=limits)
-        picture = decode_bytes(loaded.data, limits).image
+        picture = decode_image(loaded.data, limits).image
     except ImageError as exc:
         reason = str(exc).replace(f"raise the limit with {ENV_MAX_PIXELS}=N", "the server's --max-image-pixels")
         raise APIError(400, f"image_url: {reason}", param="image_url") from None
@@ -287,11 +289,6 @@ def decode_image(url: str, max_pixels: int) -> tuple[bytes, Any]:
 
 
 def _reason_job(request: ChatRequest, messages: list[Message], image_bytes: bytes | None, limits: Limits) -> ReasonJob:
-    from llamav.bench import parse_choices
-    from llamav.decoding import STRATEGIES
-    from llamav.reasoning import PROTOCOLS
-    from llamav.records import Sample
-
     for registry, name, param in ((PROTOCOLS, request.protocol, "protocol"), (STRATEGIES, request.strategy, "strategy")):
         if name is not None and name not in registry:
             raise APIError(400, f"unknown {registry.kind} {name!r}; known: {', '.join(registry.names())}",

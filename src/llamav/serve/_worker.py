@@ -16,6 +16,8 @@ from collections import defaultdict
 from concurrent.futures import Future
 from typing import Any
 
+from llamav.models import VisionLanguageModel
+from llamav.reasoning import Reasoner
 from llamav.serve._protocol import APIError, ChatJob, Choice, Limits, ReasonJob, Result
 
 log = logging.getLogger("llamav.serve")
@@ -24,7 +26,7 @@ _STOP = object()
 
 
 class Worker:
-    def __init__(self, model: Any, limits: Limits) -> None:
+    def __init__(self, model: VisionLanguageModel, limits: Limits) -> None:
         self.model = model
         self.limits = limits
         self._queue: queue.Queue = queue.Queue(maxsize=limits.queue_size)
@@ -101,7 +103,7 @@ class Worker:
             self._run_reasoning(reasoning)
 
     def _run_chats(self, group: list[ChatJob]) -> None:
-        if len(group) > 1 and hasattr(self.model, "generate_batch"):
+        if len(group) > 1 and self.model.capabilities.batch:
             try:
                 completions = self.model.generate_batch([(j.messages, j.image) for j in group], group[0].params)
             except Exception as exc:  # noqa: BLE001  (redone one by one so the error lands on its request)
@@ -139,8 +141,6 @@ class Worker:
         return Choice(text, "stop")
 
     def _run_reasoning(self, jobs: list[ReasonJob]) -> None:
-        from llamav.reasoning import Reasoner
-
         # Choice i of a job runs with seed + i; choices (of any jobs) that share every setting
         # are decoded together by `Reasoner.batch`.
         groups: dict[str, list[tuple[ReasonJob, int]]] = defaultdict(list)
