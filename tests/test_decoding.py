@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from llamav.decoding import read_verdict
-from llamav.models import Completion, GenerateParams, Message
+from llamav.models import Capabilities, Completion, GenerateParams, Message
 from llamav.models.tiny import build_tiny_random
 from llamav.reasoning import reason
 from llamav.records import Sample
@@ -20,6 +20,7 @@ class Counting:
     def __init__(self, model) -> None:
         self.model = model
         self.name = model.name
+        self.capabilities = Capabilities()  # one call at a time: it has no generate_batch
         self.calls: list[GenerateParams] = []
 
     def generate(self, messages, image, params):
@@ -119,6 +120,7 @@ class Scripted:
     prefers the candidate with the larger number, so the best one must win every stage."""
 
     name = "scripted"
+    capabilities = Capabilities()
 
     def __init__(self) -> None:
         self.judged: list[str] = []
@@ -156,6 +158,7 @@ class CountingBatches(Counting):
 
     def __init__(self, model) -> None:
         super().__init__(model)
+        self.capabilities = Capabilities(batch=True)
         self.batches: list[int] = []
 
     def generate_batch(self, requests, params):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from llamav import load_source
-from llamav.models import Completion, HFModel
+from llamav.models import Capabilities, Completion, HFModel
 from llamav.models.tiny import build_model, build_processor
 from llamav.reasoning import Reasoner
 from llamav.reasoning.protocols import PROTOCOLS
@@ -55,6 +55,7 @@ class Replaying:
 
     def __init__(self, model: HFModel, answers: list[str]):
         self.inner, self.answers, self.name = model, list(answers), "replay"
+        self.capabilities = Capabilities()
         self.prompts: list[list[int]] = []
 
     def generate(self, messages, image, params):

@@ -20,7 +20,7 @@ PROBE_TIMEOUT_S = 3.0
 
 def is_offline() -> bool:
     """The user (or an earlier probe) put the hub libraries in offline mode."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # the hub's libraries load only when a hub source or model is named
 
     return bool(constants.HF_HUB_OFFLINE)
 
@@ -30,7 +30,7 @@ def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
     """One HEAD request to the hub's endpoint (HF_ENDPOINT; proxies from the environment are
     honoured). Any HTTP answer means reachable."""
     import httpx
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # the hub's libraries load only when a hub source or model is named
 
     try:
         httpx.head(constants.ENDPOINT, timeout=timeout)
@@ -53,19 +53,19 @@ def offline_unless_reachable() -> bool:
 
 def go_offline() -> None:
     """The offline mode of huggingface_hub, transformers and datasets, for this process."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # the hub's libraries load only when a hub source or model is named
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     constants.HF_HUB_OFFLINE = True
     try:
-        import datasets.config
+        import datasets.config  # datasets takes a second to import; only a hub run gets here
     except ImportError:  # pragma: no cover - datasets is a dependency
         return
     datasets.config.HF_HUB_OFFLINE = True
 
 
 def _endpoint() -> str:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # the hub's libraries load only when a hub source or model is named
 
     return constants.ENDPOINT

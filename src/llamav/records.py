@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from llamav.images import ImageLimits, decode_image
+
 AnswerType = Literal["choice", "integer", "decimal", "text"]
 
 UNCATEGORIZED = "uncategorized"
@@ -62,8 +64,6 @@ class Sample(BaseModel):
         """The picture a model is shown: RGB, upright, transparency on white, 8 bits, first
         frame (the repairs of `llamav.images.decode_image`). The bytes were checked against
         the limits when the sample was loaded, so none is applied again here."""
-        from llamav.images import ImageLimits, decode_image
-
         return decode_image(self.image, ImageLimits(max_pixels=None, max_side=None, max_bytes=None)).image
 
     @property

@@ -31,7 +31,7 @@ from llamav.metrics import (
     read_score_lines,
 )
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,10 +9,15 @@ and is never logged.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Optional
 
 import typer
+from rich.console import Console
+
+from llamav.cli.common import fail as fail_with
+from llamav.models import ModelLoadError, load_model
 
 EXIT_BAD_INPUT = 2
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -46,17 +51,13 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
 ) -> None:
     """Serve a model over the OpenAI chat-completions protocol, with llamav's reasoning as an extension."""
-    import logging
-
-    from rich.console import Console
-
+    # The server stack (fastapi, starlette) loads for this command only, not on every command's start.
     from llamav.serve import Faults, Limits, create_app
 
     err = Console(stderr=True, soft_wrap=True)
 
     def fail(message: str) -> None:
-        err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise fail_with(err, message, EXIT_BAD_INPUT)
 
     try:
         faults = Faults.parse(os.environ["LLAMAV_SERVE_FAULTS"]) if os.environ.get("LLAMAV_SERVE_FAULTS") else None
@@ -79,14 +80,12 @@ def serve(
     if faults is not None:
         err.print(f"[yellow]fault mode:[/yellow] {faults}", highlight=False)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    import uvicorn
+    import uvicorn  # as the server stack above: for this command only
 
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower())
 
 
 def _load(spec: str, options: dict, fail):
-    from llamav.models import ModelLoadError, load_model
-
     options = {k: v for k, v in options.items() if v is not None}
     try:
         return load_model(spec, **options)

@@ -29,6 +29,7 @@ def train(
     until: Annotated[str | None, typer.Option("--until", help="Stop after this stage (a later --resume goes on).", show_default=False)] = None,
 ) -> None:
     """Fine-tune a vision-language model stage by stage in LlamaV-o1's four-turn format."""
+    # The training stack (peft, datasets, accelerate behind it) loads for this command only.
     from llamav.train import ConfigError, TrainError, load_config
     from llamav.train import train as run
 

@@ -111,6 +111,7 @@ def _worker_start(make_reasoner, threads: int, gpus: list[str]) -> None:
         # One GPU a worker, round robin, as data-parallel evaluators do: set before CUDA starts here.
         rank = multiprocessing.current_process()._identity[0] - 1
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[rank % len(gpus)]
+    # In the spawned worker: torch and transformers are what it is for, loaded once it starts.
     import torch
     from transformers.utils import logging as hf_logging
 

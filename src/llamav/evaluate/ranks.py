@@ -38,7 +38,7 @@ def active() -> bool:
     """True once this process has joined a process group of more than one rank (`start`)."""
     if not launched():  # most runs: no torch import on their way
         return False
-    import torch.distributed as dist
+    import torch.distributed as dist  # only under torchrun (see start)
 
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
@@ -49,8 +49,9 @@ def rank() -> int:
 
 def start() -> None:
     """Join the process group (once), and take this rank's GPU where there are GPUs."""
+    # torch, here and below, only under torchrun: a plain run never pays for torch.distributed.
     import torch
-    import torch.distributed as dist
+    import torch.distributed as dist  # only under torchrun (see start)
 
     if not dist.is_initialized():
         dist.init_process_group(backend="gloo", timeout=ROUND_TIMEOUT)
@@ -61,7 +62,7 @@ def start() -> None:
 def stop() -> None:
     """Leave the group together: a rank that tears gloo down while another still holds its
     connections can abort ("terminate called without an active exception"), so all meet first."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # only under torchrun (see start)
 
     if dist.is_initialized():
         dist.barrier()
@@ -85,7 +86,7 @@ def follow(samples: Sequence[Sample], make_reasoner: Callable[[], Any]) -> None:
 
 
 def _rounds(plan: list[list[str]] | None, by_id: dict[str, Sample], make_reasoner, lead: bool):
-    import torch.distributed as dist
+    import torch.distributed as dist  # only under torchrun (see start)
 
     world, me = dist.get_world_size(), dist.get_rank()
     box = [plan]

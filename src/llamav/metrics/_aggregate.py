@@ -91,7 +91,7 @@ def mean_ci(values: Sequence[float], scale: str) -> tuple[float | None, float | 
         return mean, *_around(mean, centre - half, centre + half, low_bound, high_bound)
     if n < 2:
         return mean, None, None
-    from scipy import stats
+    from scipy import stats  # scipy.stats takes ~1 s to import; only a mean of two or more needs it
 
     half = float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
     return mean, *_around(mean, mean - half, mean + half, low_bound, high_bound)

@@ -43,7 +43,7 @@ class JudgeSpread:
 def agreement(lines: Sequence[dict[str, Any]]) -> list[AgreementRow]:
     """Spearman and Kendall correlation between ROSCOE-SA and judge scores, per attribute and
     overall, over the samples that both scored (rank correlations: the scales differ)."""
-    from scipy import stats
+    from scipy import stats  # ~1 s to import; only the agreement tables need it
 
     both = [
         (line["scores"]["roscoe"], line["scores"]["judge"])

@@ -65,7 +65,7 @@ def match_steps(similarity: np.ndarray, threshold: float = DEFAULT_THRESHOLD) ->
         return StepMatch(None, [], "empty response chain")
     if n_reference == 0:
         return StepMatch(None, [], "empty reference chain")
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment  # scipy (~1 s to import) only when steps are matched
 
     rows, cols = linear_sum_assignment(similarity, maximize=True)
     pairs = sorted((int(r), int(c), float(similarity[r, c])) for r, c in zip(rows, cols) if similarity[r, c] >= threshold)

@@ -14,8 +14,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
-
 from llamav.evaluate.report.format import DIGITS, number, scale_code
 from llamav.evaluate.results import RunResults
 from llamav.records import Sample
@@ -121,6 +119,9 @@ def _svg(figure) -> str:
 
 
 def _pyplot():
+    # matplotlib (half a second to import) only when a chart is drawn, not on every command's start.
+    import matplotlib
+
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt  # after choosing the backend: pyplot picks one on import
 
