@@ -103,3 +103,13 @@ def test_the_data_size_limit_names_its_variable_when_it_is_not_a_number(tmp_path
     monkeypatch.setenv("LLAMAV_MAX_DATA_BYTES", "lots")
     with pytest.raises(SourceError, match="LLAMAV_MAX_DATA_BYTES='lots' is not a whole number"):
         load_source(str(write_jsonl(tmp_path, [vrc_row(0)])))
+
+
+def test_bench_info_on_a_folder_whose_data_file_is_a_fifo_exits_with_one_line(tmp_path):
+    folder = _folder_with_image(tmp_path)
+    os.mkfifo(folder / "data.jsonl")
+    done = subprocess.run([sys.executable, "-c", "from llamav.cli import app; app()", "bench", "info", str(folder)],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "300"})
+    assert done.returncode == 2
+    assert done.stdout.strip() == f"error: {folder / 'data.jsonl'} is a named pipe (FIFO), not a data file: " \
+                                  "a benchmark's .jsonl or .parquet must be a file"

@@ -119,3 +119,12 @@ def test_a_large_16_bit_png_loads_within_its_decoded_size_plus_twice_the_final_p
     decoded_mb, final_mb = side * side * 2 / 2**20, 4096 * 4096 * 3 / 2**20  # 122 MB and 48 MB
     assert size.strip() == "(4096, 4096"
     assert float(added_mb) < decoded_mb + 2 * final_mb + 32, added_mb  # the loader before: 2.6 GB
+
+
+def test_a_jpeg_downscaled_by_its_draft_alone_is_flagged_and_stored_small():
+    from llamav.images import load_image
+
+    data = encode(Image.new("RGB", (400, 200), RED), "JPEG")
+    loaded = load_image(data, limits=ImageLimits(max_side=100))  # the draft decodes at 1/4: 100x50
+    assert (loaded.size, loaded.flags) == ((100, 50), ("image:downscaled",))
+    assert Image.open(io.BytesIO(loaded.data)).size == (100, 50)

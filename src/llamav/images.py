@@ -337,7 +337,7 @@ def _decode(data: bytes, limits: ImageLimits) -> Decoded:
             image.load()
             turn = _orientation(image, flags)
             picture = _to_8bit(image, _target_size(image.size, limits.max_side), flags, low_bytes)
-            if picture.size != image.size:
+            if picture.size != (width, height):  # by the JPEG draft, or in bands, or both
                 flags.append(FLAG_DOWNSCALED)
             del image  # the decoded original: the largest thing held, freed before the last copies
             if turn is not None:  # turned after downscaling: a turn copies the whole picture
