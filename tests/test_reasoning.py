@@ -9,7 +9,7 @@ from PIL import Image
 
 from llamav.reasoning import PROTOCOLS, Reasoner, extract_answer, tagged_stages, tagged_steps
 from llamav.reasoning.protocols import ANSWER_REQUEST, CAPTION_REQUEST, REASONING_REQUEST, SUMMARY_REQUEST
-from llamav.records import Sample, Turn
+from llamav.records import Prediction, Sample, Turn
 
 
 def png() -> bytes:
@@ -199,3 +199,12 @@ def test_the_word_answer_in_passing_does_not_pick_the_first_number():
 
 def test_a_comma_list_is_not_a_number():
     assert extract_answer("1,2,3", sample(answer_type="integer")) == ("1,2,3", ["answer_unparsed"])
+
+
+def test_llava_cots_single_turn_is_named_tagged_and_old_predictions_read_the_same():
+    sample = Sample(id="s", question="How many?", image=b"png", final_answer="1")
+    assert [s.stage for s in PROTOCOLS.get("llava-cot").segments(sample)] == ["tagged"]
+    stored_before = '{"sample_id": "s", "model": "m", "protocol": "llava-cot", "strategy": "greedy", ' \
+                    '"turns": [{"stage": "answer", "prompt": "q", "response": "<CONCLUSION>1</CONCLUSION>"}]}'
+    assert Prediction.model_validate_json(stored_before).turns == [Turn(stage="tagged", prompt="q",
+                                                                        response="<CONCLUSION>1</CONCLUSION>")]

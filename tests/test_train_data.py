@@ -100,7 +100,7 @@ def test_llava_cot_tagged_answers_become_four_turns_and_questions_share_the_imag
     rendered = render(dialogue, PROTOCOLS.get("llamav-o1"), ("reasoning", "conclusion"), build_processor())
     assert rendered.text.count("<image>") == 1 and rendered.text.count(CAPTION_REQUEST) == 2
     # in LLaVA-CoT's own protocol the tagged answer is trained whole
-    cot = render(dialogue, PROTOCOLS.get("llava-cot"), ("answer",), build_processor())
+    cot = render(dialogue, PROTOCOLS.get("llava-cot"), ("tagged",), build_processor())
     assert tagged(STAGE_TEXT) in cot.text
 
 

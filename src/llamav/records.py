@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llamav.images import ImageLimits, decode_image
+from llamav.plan import OLD_TAGGED_TURN, TAGGED_TURN
 
 AnswerType = Literal["choice", "integer", "decimal", "text"]
 
@@ -104,9 +105,14 @@ class Cost(BaseModel):
 class Turn(BaseModel):
     """One exchange of a reasoning conversation: what was asked and what the model answered."""
 
-    stage: str  # "summary", "caption", "reasoning", "conclusion" or "answer"
+    stage: str  # "summary", "caption", "reasoning", "conclusion", or "tagged" (all four at once)
     prompt: str
     response: str
+
+    @field_validator("stage")
+    @classmethod
+    def _current_name(cls, stage: str) -> str:
+        return TAGGED_TURN if stage == OLD_TAGGED_TURN else stage
 
 
 class Prediction(BaseModel):

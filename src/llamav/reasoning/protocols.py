@@ -7,7 +7,7 @@ never need to know which protocol it came from.
 
 from __future__ import annotations
 
-from llamav.plan import Parsed, Segment
+from llamav.plan import TAGGED_TURN, Parsed, Segment
 from llamav.reasoning.parse import STAGE_TAGS, extract_answer, strip_tags, tagged_stages, tagged_steps
 from llamav.records import Sample, Turn
 from llamav.registry import Registry
@@ -91,7 +91,7 @@ class LlavaCoT(ReasoningProtocol):
     def segments(self, sample: Sample, staged: bool = False) -> list[Segment]:
         question = question_text(sample)
         if not staged:
-            return [Segment("answer", question, stop=("</CONCLUSION>",), max_new_tokens=WHOLE_ANSWER_MAX_NEW_TOKENS)]
+            return [Segment(TAGGED_TURN, question, stop=("</CONCLUSION>",), max_new_tokens=WHOLE_ANSWER_MAX_NEW_TOKENS)]
         plan = []
         for i, (stage, tag) in enumerate(STAGE_TAGS.items()):
             plan.append(

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llamav.plan import OLD_TAGGED_TURN, TAGGED_TURN
 from llamav.reasoning.protocols import PROTOCOLS
 from llamav.train.formats import guess_format
 from llamav.train.records import STAGES
@@ -152,7 +153,8 @@ class StageConfig(_Strict):
     @field_validator("loss_turns")
     @classmethod
     def _known_turns(cls, turns: list[str]) -> list[str]:
-        known = (*STAGES, "answer")
+        turns = [TAGGED_TURN if t == OLD_TAGGED_TURN else t for t in turns]  # configs written before the rename
+        known = (*STAGES, TAGGED_TURN)
         unknown = [t for t in turns if t not in known]
         if unknown:
             raise ValueError(f"unknown turn(s) {unknown}; known: {', '.join(known)}")
@@ -182,7 +184,7 @@ class TrainConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"stage names must differ (got {names})")
         for stage in self.stages:
-            allowed = {"llava-cot": {"answer"}}.get(self.protocol, set(STAGES))
+            allowed = {"llava-cot": {TAGGED_TURN}}.get(self.protocol, set(STAGES))
             wrong = [t for t in stage.loss_turns if t not in allowed]
             if wrong:
                 raise ValueError(f"stage {stage.name}: protocol {self.protocol} has no turn {wrong[0]!r} "

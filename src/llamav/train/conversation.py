@@ -18,6 +18,7 @@ from typing import Any
 
 from llamav.decoding import Conversation
 from llamav.models.base import Message
+from llamav.plan import TAGGED_TURN
 from llamav.models.hf import render_chat
 from llamav.reasoning.protocols import ReasoningProtocol
 from llamav.reasoning.parse import STAGE_TAGS
@@ -42,7 +43,7 @@ class TrainingTurn:
 
 def reference_text(exchange: Exchange, stage: str) -> str:
     """The reference answer to one segment: a stage's text, or LLaVA-CoT's whole tagged answer."""
-    if stage == "answer":
+    if stage == TAGGED_TURN:
         missing = [s for s in STAGE_TAGS if not exchange.stages.get(s)]
         if missing:
             raise ConversationError(f"missing {', '.join(missing)} for a tagged answer")
