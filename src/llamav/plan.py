@@ -12,9 +12,7 @@ from typing import Any, Protocol
 # The paper's limit on a turn's new tokens.
 TURN_MAX_NEW_TOKENS = 1024
 
-# The stage that holds the final answer, in every protocol.
-FINAL_STAGE = "conclusion"
-# LLaVA-CoT's single turn holding all four tagged stages at once (not a stage of its own). Stored
+# The final answer's stage is "conclusion" in every protocol. LLaVA-CoT's single turn holding all four tagged stages at once (not a stage of its own). Stored
 # predictions and training configs made before it had this name call it "answer", read as this.
 TAGGED_TURN = "tagged"
 OLD_TAGGED_TURN = "answer"
