@@ -202,3 +202,32 @@ def test_a_worked_equation_gives_its_result_with_its_unit():
 def test_the_numbers_of_a_format_hint_are_not_echoes():
     question = "How many cars are there?\nHint: Please answer with an integer, e.g., 1, 2, 3, at the end."
     assert read("There are 3 cars in the image.", question=question) == "3"
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("所以|b|的值只能为2。", "2"),
+        ("【答案】$k=-\\frac{10}{3}$", "-10/3"),
+        ("得到nSn的最小值为$\\frac{250000}{81}$。", "250000/81"),
+        ("11 x 6 = 66 beats per minute.", "66"),
+        ("The area is S = 12 cm", "12 cm"),
+    ],
+)
+def test_numbers_are_read_next_to_chinese_and_as_an_equation_s_result(text, answer):
+    assert read(text) == answer
+
+
+@pytest.mark.parametrize(
+    "text, reference",
+    [("y = 2x", "2"), ("y = 2 x + 5", "5"), ("S=1/2*7*5*sin120=17.5*sqrt(3)", "17.5"), ("14π", "14"), ("x = 4, y = 5", "5"),
+     ("2\\sqrt{3}", "2")],
+)
+def test_an_expression_is_never_read_as_one_of_its_numbers(text, reference):
+    assert verdict(text, reference) is not True
+
+
+def test_unicode_maths_is_compared_as_maths():
+    assert verdict("【答案】14π", "$14 \\pi$") is True
+    assert verdict("【答案】9π", "$\\frac{9 \\pi}{2}$.") is False
+    assert verdict("The distance is 2√2.", "\\sqrt{8}") is True

@@ -61,6 +61,8 @@ def clean(text: str) -> str:
     """An answer's body: prefix, markdown emphasis, quotes, $...$ and the final full stop removed."""
     body = strip_answer_prefix(unicodedata.normalize("NFKC", text))
     body = body.replace("\u2212", "-").strip().strip("*").strip().strip("\"'`").strip()
+    if body.endswith("$.") or body.endswith("$ ."):
+        body = body[:-1].rstrip()  # "$\frac{1}{2}$.": the full stop outside the maths
     if len(body) > 2 and body.startswith("$") and body.endswith("$") and body.count("$") == 2:
         body = body[1:-1].strip()
     return body[:-1].rstrip() if body.endswith(".") else body
@@ -224,7 +226,7 @@ def is_scale_word(label: str, currency: str = "") -> bool:
 
 
 # A text made only of maths: digits, operators, brackets, LaTeX commands and one-letter variables.
-_MATH_LIKE = re.compile(r"^(?:\\[A-Za-z]+|[0-9.+\-*/^_=(){}\[\]|!<>, ]|(?<![A-Za-z])[A-Za-z](?![A-Za-z])|\\[{}%,;! ])+$")
+_MATH_LIKE = re.compile(r"^(?:\\[A-Za-z]+|[0-9.+\-*/^_=(){}\[\]|!<>, π√]|(?<![A-Za-z])[A-Za-z](?![A-Za-z])|\\[{}%,;! ])+$")
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,9 @@ def read_quantity(text: str) -> Quantity | None:
             return None
         value /= int(match["den"])
     label = " ".join((match["label"] or "").split()).rstrip(".")
+    glued = match["label"] is not None and match.start("label") > 0 and body[match.start("label") - 1].isdigit()
+    if re.match(r"[\\π√^_*/(]", label) or (glued and re.fullmatch(r"[A-Za-z]", label)):
+        return None  # "14π", "6\\pi", "2\\sqrt{3}", "2x": maths, not a number with a unit
     return Quantity(value, bool(match["pct"]), match["cur"] or match["cur2"] or "", label)
 
 
@@ -327,6 +332,9 @@ def pint_unit(label: str, currency: str = ""):
 def _latex(text: str) -> str:
     """An answer body as LaTeX for math-verify: thousands commas out, 3.5e3 as 3.5\\times10^{3}."""
     text = re.sub(r"(?<!\d)(\d{1,3}(?:,\d{3})+)(?![\d,])", lambda m: m.group(1).replace(",", ""), text)
+    # Unicode maths as LaTeX: "14π" is 14\pi, "2√3" is 2\sqrt{3}.
+    text = re.sub(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\{[^{}]*\}|\([^()]*\))", lambda m: "\\sqrt{" + m.group(1).strip("{}()") + "}", text)
+    text = text.replace("π", "\\pi ")
     return re.sub(r"(\d)[eE]([-+]?\d+)", r"\1\\times10^{\2}", text)
 
 
@@ -460,17 +468,17 @@ _CONCLUSION_CUE = re.compile(
     r"\b(?:so|thus|therefore|hence|in total|altogether|in conclusion|overall)\b|所以|因此|故|综上", re.IGNORECASE
 )
 _TOTAL_CUE = re.compile(r"\b(?:total(?:ly)?|sum|altogether|in all)\b(?:\s+(?:is|of|=|are|comes\s+to))?\s*[:=]?\s*", re.IGNORECASE)
-_PARENTHETICAL = re.compile(r"\([^()]{0,200}\)|（[^（）]{0,200}）")
+_PARENTHETICAL = re.compile(r"(?<![\w^_])\([^()]{0,200}\)|（[^（）]{0,200}）")
 # A number as an answer states it, read whole: "$1,200", "-3.5", "1/2", "3:1", "3 x 10^5",
 # "2.5e-3", "45%", "1.2 million", and the number words up to twenty.
 _AMOUNT = re.compile(
-    rf"(?<![\w.^/:\\{{_])(?<![A-Za-z]-)(?P<cur>[{_CURRENCY}])?\s?"
+    rf"(?<![A-Za-z0-9_.^/:\\{{√])(?<![A-Za-z]-)(?P<cur>[{_CURRENCY}])?\s?"
     r"(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+)"
     r"(?P<den>\s*[/:]\s*\d+(?:\.\d+)?)?"
     r"(?P<exp>\s*(?:x|×|\*|\\times|\\cdot)\s*10\s*\^\s*\{?\s*[-+]?\d+\s*\}?|[eE][-+]?\d+)?"
     r"(?P<pct>\s*(?:\\?%|percent\b))?"
     r"(?P<scale>\s+(?:hundred|thousand|million|billion|trillion)\b)?"
-    r"(?![\w/])"
+    r"(?![A-Za-z0-9_/√π\\^])"
     r"|(?<![\w-])(?P<word>zero|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
     r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)(?![\w-])",
     re.IGNORECASE,
@@ -486,7 +494,7 @@ _REFUSAL_EXTRA = re.compile(
     r"|not\s+possible\s+to\s+(?:solve|determine|answer|tell|say)|(?:please|can\s+you|could\s+you)\s+(?:provide|give|share|upload)"
     r"|(?:didn't|did\s+not|don't|do\s+not)\s+(?:provide|see|have)\s+(?:any|the|an?)\s+(?:image|picture|diagram|figure|information)"
     r"|(?:doesn't|does\s+not)\s+seem\s+to\s+be\s+(?:a|an|any)\s+(?:image|picture|diagram|figure)"
-    r"|无法(?:确定|判断|回答|得出|看到)|不能确定|信息不足|无解|有误|出错|都不对|均不(?:正确|对)|无正确答案|没有正确(?:答案|选项)|没有给出)",
+    r"|无法(?:直接)?(?:确定|判断|回答|得出|看到|给出|求解|计算)|不能确定|信息不足|无解|有误|出错|都不对|均不(?:正确|对)|无正确答案|没有正确(?:答案|选项)|没有给出)",
     re.IGNORECASE,
 )
 
@@ -567,11 +575,19 @@ def _fragment(text: str, start: int) -> str:
 _FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([-+]?\d+(?:\.\d+)?)\s*\}\s*\{\s*(\d+(?:\.\d+)?)\s*\}")
 
 
+def _inline_maths(text: str) -> str:
+    """Inline LaTeX as plain maths: "$\\frac{3}{4}$" -> "3/4" (its $ are no currency)."""
+    text = re.sub(r"\$(?=[^\s$])([^$\n]{1,120}?)(?<=[^\s$])\$", r"\1", text)
+    return _FRAC.sub(r"\1/\2", text)
+
+
 def _strip_markup(fragment: str) -> str:
     body = fragment.strip().replace("\u2212", "-")
     body = re.sub(r"^\\[(\[]|\\[)\]]$", "", body).strip()
     if len(body) > 1 and body.startswith("$") and body.endswith("$"):
         body = body.strip("$").strip()  # LaTeX's $...$, not a currency sign
+    # Inline maths inside a sentence ("最小值为$\\frac{250000}{81}$"): its $ are no currency.
+    body = re.sub(r"\$(?=[^\s$])([^$\n]{1,120}?)(?<=[^\s$])\$", r"\1", body)
     body = re.sub(r"^\\boxed\s*\{|^\$|\$$", "", body.strip()).strip()  # a brace or a $ left unclosed
     body = _FRAC.sub(r"\1/\2", body)
     body = re.sub(r"\\(?:mathrm|mathbf|operatorname)\s*\{~?([^{}]*)\}", r" \1", body)
@@ -614,8 +630,8 @@ def _option_by_value(body: str, options: list[str]) -> int | None:
         numbered = [i for i, o in enumerate(options) if _unit_value(_strip_markup(o)) == got.value]
         if len(numbered) == 1:
             return numbered[0]
-    if is_math_like(body) and len(body) <= MAX_MATH_CHARS:
-        target = math_parse(clean(body))
+    if is_math_like(body) and len(body) <= MAX_MATH_CHARS and re.search(r"[\\^π√A-Za-z]", body):
+        target = math_parse(clean(body))  # an expression (plain numbers were compared above)
         if target is not None:
             equal = [i for i, o in enumerate(options) if is_math_like(_strip_markup(o))
                      and (gold := math_parse(clean(_strip_markup(o)))) is not None and math_equal(gold, target)]
@@ -714,12 +730,31 @@ def _amount_value(amount: str):
 _RANGE = re.compile(r"\b(?:from|between)\s+\S*\d[^.;]{0,40}?\b(?:to|and)\s+\S*\d", re.IGNORECASE)
 
 
+def _result(body: str) -> str | None | bool:
+    """What an equation gives ("x = 4", "5 + 3 = 8", "k = -10/3", "S = 14π"): its right side when
+    that is a number or a constant expression; None when it is an expression in variables
+    ("y = -2x + 5", "17.5*sqrt(3)" read as a number would be 17.5); False for several results
+    ("x = 4, y = 5")."""
+    if re.search(r"=[^=]*(?:[,，;；]|\band\b|和)[^=]*=", body):
+        return False
+    rhs = body.rsplit("=", 1)[1].strip().rstrip(".。")
+    constant = re.sub(r"\\(?:frac|dfrac|sqrt|pi|cdot|times|left|right)\b|[π√°]", "", rhs)
+    quantity = read_quantity(rhs)
+    if quantity and (not quantity.label or pint_unit(quantity.label, quantity.currency) is not None):
+        return rhs  # "8", "12 cm", "60°"
+    if quantity and len(quantity.label) > 1 and (amount := _AMOUNT.match(rhs)):
+        return amount.group(0).strip()  # "66 beats per minute": the number; not "2 x", a variable
+    if is_math_like(rhs) and re.search(r"\d", rhs) and not re.search(r"[A-Za-z]", constant):
+        return rhs
+    return None
+
+
 def _number_of(fragment: str, question: str = "") -> str | None | bool:
-    """The number a statement's value gives: the one amount it states (after the last "=" when it
-    is a worked sum); False when it states several different ones; None when none."""
+    """The number a statement's value gives: the one amount it states (what it equals when it is
+    an equation); False when it states several different ones; None when none."""
     body = _strip_markup(fragment)
     if "=" in body:
-        body = body.rsplit("=", 1)[1].strip()
+        return _result(body)
     if _RANGE.search(body):
         return False  # "from 12 to 15", "between 3 and 4": two numbers, not one answer
     amounts = _amounts(body)
@@ -758,7 +793,10 @@ def _value(fragment: str, options: list[str] | None, question: str) -> str | Non
         return body if "=" not in body and (read_quantity(body) or is_math_like(body)) else number
     if _MATH_LIKE.match(body) and re.search(r"\d|\\", body):
         return body
-    return body if len(words) <= 8 else None
+    # A short text answer; a long sentence (8 words, or 10 Chinese characters) states no answer.
+    if "=" in body:
+        return None  # an equation whose result is no number and no expression to compare
+    return body if len(words) <= 8 and len(_CJK.findall(body)) <= 10 else None
 
 
 def _last_statement(text: str, options: list[str] | None, question: str) -> tuple[str, str] | None:
@@ -806,8 +844,13 @@ def _concluding(text: str) -> str:
     return sentences[-1]
 
 
+# A sentence that ends on what something is: "The distance is 2√2.", "最小值为250000/81。"
+_ENDS_ON_VALUE = re.compile(r"(?:\bis|\bequals|\bare|为|是|等于)\s*([^\s,，。；;]+)\s*$", re.IGNORECASE)
+
+
 def _read_sentence(sentence: str, options: list[str] | None, question: str) -> Reading:
     """A concluding sentence, read strictly."""
+    sentence = _inline_maths(sentence)
     if is_refusal_text(sentence):
         return Reading(sentence.strip(), "refusal")
     if options:
@@ -825,7 +868,10 @@ def _read_sentence(sentence: str, options: list[str] | None, question: str) -> R
         return _declined("no option named")
     body = _PARENTHETICAL.sub(" ", sentence)
     if "=" in body:
-        body = body.rsplit("=", 1)[1]
+        result = _result(_strip_markup(body))
+        if not result:
+            return _declined("an equation in variables, or several")
+        return Reading(result, "sentence")
     else:
         total = None
         for total in _TOTAL_CUE.finditer(body):
@@ -840,10 +886,13 @@ def _read_sentence(sentence: str, options: list[str] | None, question: str) -> R
         return Reading(amounts[-1], "sentence")
     if len(values) > 1:
         return _declined("several numbers in the concluding sentence")
+    value = _ENDS_ON_VALUE.search(sentence.rstrip(".。!！ "))
+    if value and is_math_like(value.group(1)) and re.search(r"\d", value.group(1)):
+        return Reading(value.group(1), "sentence")  # an expression it ends on: "2√2", "14π"
     if _raw_amounts(_PARENTHETICAL.sub(" ", sentence)):
         return _declined("only numbers from the question, or bounds")
-    words = sentence.split()
-    return Reading(_strip_markup(sentence), "sentence") if len(words) <= 12 else _declined("no answer stated")
+    short = len(sentence.split()) <= 12 and len(_CJK.findall(sentence)) <= 10
+    return Reading(_strip_markup(sentence), "sentence") if short else _declined("no answer stated")
 
 
 def read_response(text: str, options: list[str] | None = None, question: str = "") -> Reading:
@@ -879,9 +928,14 @@ def _read(text: str, options: list[str] | None, question: str) -> Reading:
                 return _declined("the response names several options")
         elif "=" in whole and _number_of(whole):
             return Reading(_number_of(whole), "whole")  # "5 + 3 = 8": the result
-        elif read_quantity(whole) or is_math_like(whole) or not _raw_amounts(whole) or not re.search(r"\s", whole) \
+        elif read_quantity(whole) or is_math_like(whole) or (len(whole) <= 24 and not re.search(r"\s", whole) and not _CJK.search(whole)) \
                 or re.fullmatch(r"[\d\s+\-().,/]+", whole):
-            return Reading(whole, "whole")  # a number, an expression, a text, a code ("LS-17414", "014 766 2660")
+            return Reading(whole, "whole")  # a number, an expression, a code ("LS-17414", "014 766 2660")
+        elif not _raw_amounts(whole):
+            value = _ENDS_ON_VALUE.search(_inline_maths(whole))
+            if value and is_math_like(value.group(1)) and re.search(r"\d", value.group(1)):
+                return Reading(value.group(1), "whole")  # "The distance is 2√2."
+            return Reading(whole, "whole")  # a text
     bold = [m.group(1) for m in _BOLD.finditer(text) if not m.group(1).rstrip().endswith(":")]
     bold_values = {v for v in (_value(b, options, question) for b in bold[-1:]) if v and v != "several"}
     if bold_values and (options or _AMOUNT.search(bold[-1])):
