@@ -49,6 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
 # Pillow's own decompression-bomb error threshold (twice its warning threshold): the largest image
 # Pillow opens by default. A decoded RGB image of that size takes about 540 MB.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -269,8 +272,6 @@ _PILLOW_GUARD = threading.Lock()
 def _own_pixel_limit():
     """Pillow refuses or warns about large images through a process-wide setting; our own,
     configurable limit replaces it while we decode (under a lock, as the setting is global)."""
-    from PIL import Image
-
     with _PILLOW_GUARD, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         saved = Image.MAX_IMAGE_PIXELS
@@ -303,8 +304,6 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> Decoded:
 
 
 def _decode(data: bytes, limits: ImageLimits) -> Decoded:
-    from PIL import Image, UnidentifiedImageError
-
     flags: list[str] = []
     with _own_pixel_limit():
         try:
@@ -376,8 +375,6 @@ _ORIENTATION = 0x0112
 def _orientation(image, flags: list[str]):
     """The turn that shows the image upright (EXIF orientation 2-8, as viewers apply it), or None.
     The turns are `ImageOps.exif_transpose`'s."""
-    from PIL import Image
-
     turn = {
         2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
         5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
@@ -402,9 +399,7 @@ def _to_8bit(image, target: tuple[int, int] | None, flags: list[str], low_bytes=
     It is made a band of rows at a time, so the decoded original is held once and never copied
     whole: a float copy of a 12000x12000 16-bit PNG alone is 1.1 GB, an RGBA copy 576 MB. Each
     output band is resized (Lanczos) from the source rows under its filter, so the result is the
-    whole-image resize up to rounding (at most 1 level in 255 on smooth pictures)."""
-    from PIL import Image
-
+    whole-image resize up to rounding (one or two levels in 255 on smooth pictures)."""
     width, height = image.size
     out_width, out_height = target or (width, height)
     band = _band_converter(image, flags, low_bytes)
@@ -438,9 +433,7 @@ def _to_8bit(image, target: tuple[int, int] | None, flags: list[str], low_bytes=
 def _band_converter(image, flags: list[str], low_bytes=None):
     """A function (first row, end row) -> those rows as 8-bit "L" or "RGB", opaque, with the
     repairs the image's mode needs (each added to `flags` once); None when it needs none."""
-    import numpy as np
 
-    from PIL import Image
 
     def rows(first: int, last: int):
         return image.crop((0, first, image.width, last))
@@ -488,8 +481,6 @@ def _rescaler(image):
     range 0..65535 onto 0..255. 32-bit integer images do the same when their values fit 16 bits.
     Float images in 0..1 are scaled by 255, floats already in 0..255 are kept, any other range is
     stretched from its minimum to its maximum (over the finite values of the whole image)."""
-    import numpy as np
-
     if image.mode in _SIXTEEN_BIT:
         low, high = 0.0, 65535.0
     else:
@@ -534,8 +525,6 @@ def _png16_low_bytes(image, data: bytes):
     its samples; else None. Pillow keeps only the high byte of each sample, so the transparent
     colour, given in 16 bits, matches no pixel of the 8-bit decode (or, when it is below 256,
     wrongly matches a bright one); the low bytes decode from the same file read the other way."""
-    from PIL import Image
-
     transparent = image.info.get("transparency")
     if image.format != "PNG" or image.mode != "RGB" or not isinstance(transparent, tuple):
         return None
@@ -557,9 +546,7 @@ def _png16_low_bytes(image, data: bytes):
 
 def _sixteen_bit_rgb_on_white(image, low_bytes, flag):
     """Rows of a 16-bit RGB PNG, the pixels of its transparent colour (all 16 bits equal) white."""
-    import numpy as np
 
-    from PIL import Image
 
     colour = np.array(image.info["transparency"], dtype=np.uint32)
     high, low = colour >> 8, colour & 0xFF
@@ -732,8 +719,4 @@ def _shorten(text: str) -> str:
 
 
 def _is_pil(value: Any) -> bool:
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow is a dependency
-        return False
     return isinstance(value, Image.Image)

@@ -41,7 +41,7 @@ def export_parquet(samples: Iterable[Sample], path: str | Path) -> int:
     An empty list of samples is refused: a file with no rows says nothing, and the caller should
     say why nothing was left.
     """
-    import datasets
+    import datasets  # slow to import: only an export needs it
 
     samples = list(samples)
     if not samples:
@@ -88,6 +88,7 @@ def export_parquet(samples: Iterable[Sample], path: str | Path) -> int:
 
 def _typed_metadata_columns(samples: list[Sample]) -> dict[str, tuple[Any, list[Any]]]:
     """name -> (datasets feature, values) for the metadata keys that make a clean typed column."""
+    # slow to import: only an export needs them
     import datasets
     import pyarrow as pa
 

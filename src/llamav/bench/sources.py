@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from llamav.bench.vrc import SampleError, load_category_map, normalize_id, row_to_sample, sample_id
+from llamav.hub import offline_unless_reachable
 from llamav.images import ImageLimits, NotAFile, open_regular_file
 from llamav.records import Sample, SkippedSample
 
@@ -126,6 +127,7 @@ def load_source(
         except ValueError as exc:
             raise SourceError(str(exc)) from None
     if parsed.kind == "vrc-synth":
+        # the 24 templates, their drawing code and font load only when vrc-synth is asked for
         from llamav.bench import synth
 
         unknown = set(parsed.params) - {"size", "seed", "level", "blank", "templates"}
@@ -200,6 +202,7 @@ class _Reading:
 def _hf_folders() -> tuple[Path, ...]:
     """A hub dataset has no folder of its own; image paths it holds point into the local caches
     of `datasets` and the hub, and nowhere else."""
+    # `datasets` takes seconds to import; only hf: and parquet sources need it
     import datasets
     from huggingface_hub import constants
 
@@ -210,9 +213,7 @@ def _hf_rows(repo: str, split: str) -> Iterable[Mapping[str, Any]]:
     """A hub dataset's rows. `datasets` reads a local folder named OWNER/NAME, then its cache, then
     the hub; without network it would retry for half a minute, so the hub is probed once first and
     a dataset that is neither local nor cached fails at once, saying how to use a local copy."""
-    import datasets
-
-    from llamav.hub import offline_unless_reachable
+    import datasets  # slow to import: only hf: and parquet sources need it
 
     offline = offline_unless_reachable()
     try:
@@ -234,7 +235,7 @@ def _hf_rows(repo: str, split: str) -> Iterable[Mapping[str, Any]]:
 def _undecoded(dataset) -> Iterable[Mapping[str, Any]]:
     """Rows with images left as encoded bytes: decoding to pixels and re-encoding is wasted work,
     and a bad image must fail in our loader (with the sample named), not inside `datasets`."""
-    import datasets
+    import datasets  # slow to import: only hf: and parquet sources need it
 
     for name, feature in dataset.features.items():
         if isinstance(feature, datasets.Image):
@@ -334,7 +335,7 @@ def _load_path(path: Path, spec: str, reading: _Reading) -> Benchmark:
         path_files = [path]
     suffix = path_files[0].suffix.lower()
     if suffix == ".parquet":
-        import datasets
+        import datasets  # slow to import: only hf: and parquet sources need it
 
         for file in path_files:  # checked here: `datasets` would read a FIFO or /dev/zero as told
             _open_data_file(file).close()

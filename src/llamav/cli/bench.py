@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llamav.bench import SampleError, SourceError, load_source
+from llamav.bench.export import export_parquet
 from llamav.bench.stats import describe
 from llamav.images import ImageLimits
 from llamav.terminal import visible
@@ -148,8 +149,6 @@ def export(
     max_image_pixels: MaxPixelsOpt = None,
 ) -> None:
     """Write VRC-Bench's schema (images embedded) to a parquet file."""
-    from llamav.bench.export import export_parquet
-
     benchmark = _load(source, strict, category_map, limit, allow_outside_paths, max_image_pixels)
     for skip in benchmark.skipped:
         console.print(f"skipped {_shown(_who(skip))}: {_shown(skip.reason)}", highlight=False)
