@@ -43,6 +43,18 @@ class DecodeConfig:
     self_judge_max_new_tokens: int = 128
     ranker: Ranker | None = None
 
+    def __post_init__(self) -> None:
+        if self.beams < 1:
+            raise ValueError(f"beams must be at least 1 (got {self.beams})")
+        if self.temperature is not None and self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (got {self.temperature})")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1] (got {self.top_p})")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1 (got {self.max_new_tokens})")
+        if self.self_judge_max_new_tokens < 1:
+            raise ValueError(f"self_judge_max_new_tokens must be at least 1 (got {self.self_judge_max_new_tokens})")
+
     def limit(self, segment: Segment) -> int:
         if self.max_new_tokens is None:
             return segment.max_new_tokens
