@@ -130,3 +130,12 @@ def test_an_odd_label_after_a_number_never_raises():
     """pint's parser raises its tokenizer's errors on text such as "(since 3": the rules decline."""
     assert match_answer("7 (since 3", "7 cm").correct is None
     assert match_answer("12 (a", "12 cm").correct is None
+
+
+@pytest.mark.parametrize(
+    "response, expected",
+    [("The capital is Paris.", True), ("The capital is not Paris.", None), ("It is Paris or Lyon.", None),
+     ("The largest city is Lyon, not Paris.", None), ("The capital is probably Paris.", None)],
+)
+def test_a_short_sentence_ending_on_the_reference_states_it(response, expected):
+    assert match_answer(response, "Paris").correct is expected

@@ -165,6 +165,15 @@ def _ratio(predicted: str, reference: str) -> AnswerMatch | None:
 
 
 _YES_NO = {"yes", "no"}
+_BLOCKS_A_STATEMENT = re.compile(r"\b(?:not|no|never|or|nor|either|neither|maybe|perhaps|probably|might|could|than|if)\b|n t\b")
+
+
+def _ends_stating(got: str, ref: str) -> bool:
+    """"The capital is Paris." states "Paris": a short sentence (12 words at most) that ends with
+    "is/are/was/were" and the reference, with no negation, alternative or hedge anywhere in it."""
+    if len(got.split()) > 12 or _BLOCKS_A_STATEMENT.search(got):
+        return False
+    return bool(re.search(rf"\b(?:is|are|was|were)\s+{re.escape(ref)}$", got))
 
 
 def match_answer(predicted: str, reference: str, *, options: list[str] | None = None, rel_tol: float = 0.0) -> AnswerMatch:
@@ -188,6 +197,8 @@ def match_answer(predicted: str, reference: str, *, options: list[str] | None = 
     ref_text, got_text = normalize_text(strip_answer_prefix(reference)), normalize_text(strip_answer_prefix(predicted))
     if ref_text and ref_text == got_text:
         return AnswerMatch(True, "rule:text", "same normalised text")
+    if ref_text and _ends_stating(got_text, ref_text):
+        return AnswerMatch(True, "rule:text", "a short sentence ending on the reference")
     got_yes_no = [w for w in got_text.split() if w in _YES_NO]
     if ref_text in _YES_NO and got_yes_no and got_text.split()[0] in _YES_NO and len(set(got_yes_no)) == 1:
         return AnswerMatch(got_yes_no[0] == ref_text, "rule:yes-no", f"predicted {got_yes_no[0]}")
