@@ -147,3 +147,18 @@ def test_eval_with_a_damaged_store_exits_2_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["eval", "--model", "tiny-random", "--bench", "vrc-synth?size=2",
                                       "--run-dir", str(tmp_path / "run"), "--store", str(store)])
     assert result.exit_code == 2 and f"store {store}" in result.output and "Traceback" not in result.output
+
+
+def test_a_checkpoint_retrained_in_place_is_a_new_model_but_an_edited_model_card_is_not(tmp_path):
+    from llamav.evaluate import model_identity
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "llava"}')
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    (folder / "README.md").write_text("# my model")
+    before = model_identity(f"hf:{folder}", {})
+    (folder / "README.md").write_text("# my model, with a longer card")
+    assert model_identity(f"hf:{folder}", {}) == before
+    (folder / "model.safetensors").write_bytes(b"\x01" + b"\x00" * 63)  # retrained: same size, new weights
+    assert model_identity(f"hf:{folder}", {}) != before

@@ -85,8 +85,17 @@ def model_identity(spec: str, options: dict[str, Any]) -> str:
     return f"{spec}@{revision}" if revision else spec
 
 
+# Files of a checkpoint folder that cannot change what the model answers: its model card and other
+# documentation. Left out so that editing a README does not make a checkpoint a new model.
+DOCUMENTATION = (".md", ".txt", ".rst")
+
+
 def folder_fingerprint(path: Path) -> str:
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    """A digest of a checkpoint's files (weights, config, tokenizer, template, ...), not its docs."""
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in DOCUMENTATION
+    )
     return digest([[str(p.relative_to(path) if p != path else p.name), p.stat().st_size, file_digest(p)] for p in files])
 
 
