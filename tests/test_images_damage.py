@@ -75,6 +75,12 @@ def test_a_jpeg_with_bytes_after_its_end_marker_decodes():
     assert decode_image(data).image.size == (96, 96)
 
 
+def test_a_jpeg_with_stray_bytes_between_its_header_segments_decodes_as_libjpeg_allows():
+    data = encode(_photo(), "JPEG")
+    after_app0 = 2 + 2 + int.from_bytes(data[4:6], "big")
+    assert decode_image(data[:after_app0] + b"\x00\x00junk" + data[after_app0:]).image.size == (96, 96)
+
+
 def test_a_jpeg_cut_inside_its_compressed_data_is_refused():
     data = encode(_photo(), "JPEG")
     with pytest.raises(ImageError, match=r"^truncated or corrupt image"):

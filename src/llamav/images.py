@@ -640,9 +640,14 @@ _AFTER_SCAN = {0xC4, 0xCC, 0xD9, 0xDA, 0xDB, 0xDC, 0xDD, 0xFE, *range(0xE0, 0xF0
 
 def _jpeg_damage(data: bytes) -> str | None:
     """Walk a JPEG's segments and its compressed data up to the first end-of-image marker."""
-    size, position, restart = len(data), 2, False
+    size, position, restart, scanned = len(data), 2, False, False
     while position < size:
         if data[position] != 0xFF:
+            if not scanned:  # before the first scan, passed over as libjpeg does: the pixels are unharmed
+                position = data.find(b"\xff", position)
+                if position < 0:
+                    break
+                continue
             return f"stray bytes at byte {position:,}, where a marker should be"
         while position + 1 < size and data[position + 1] == 0xFF:  # fill bytes before a marker
             position += 1
@@ -651,7 +656,7 @@ def _jpeg_damage(data: bytes) -> str | None:
         marker = data[position + 1]
         if marker == 0xD9:
             return None
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
             position += 2
             continue
         if position + 4 > size:
@@ -662,7 +667,7 @@ def _jpeg_damage(data: bytes) -> str | None:
         if marker != 0xDA:
             position = end
             continue
-        position, expected = end, 0
+        position, expected, scanned = end, 0, True
         while True:  # the scan's compressed data
             position = data.find(b"\xff", position)
             if position < 0 or position + 1 >= size:
