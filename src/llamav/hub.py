@@ -29,8 +29,9 @@ def is_offline() -> bool:
 def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
     """One HEAD request to the hub's endpoint (HF_ENDPOINT; proxies from the environment are
     honoured). Any HTTP answer means reachable."""
+    # the hub's libraries load only when a hub source or model is named
     import httpx
-    from huggingface_hub import constants  # the hub's libraries load only when a hub source or model is named
+    from huggingface_hub import constants
 
     try:
         httpx.head(constants.ENDPOINT, timeout=timeout)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from llamav.metrics._cache import JudgeCache, cache_key
 from llamav.metrics._roscoe import ATTRIBUTES
-from llamav.models.base import GenerateParams, Message, VisionLanguageModel
+from llamav.models import GenerateParams, Message, VisionLanguageModel, load_model
 
 # Bump when the wording changes: cached verdicts of another wording are then never reused.
 STEP_PROMPT_VERSION = "steps-v1"
@@ -225,8 +225,6 @@ class LLMJudge:
         max_new_tokens: int = 512,
     ) -> None:
         if isinstance(model, str):
-            from llamav.models.base import load_model
-
             model = load_model(model)
         self.model = model
         self.name = model.name

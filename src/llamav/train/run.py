@@ -264,7 +264,7 @@ def train_stage(
 
         processor = AutoProcessor.from_pretrained(str(resume_from))
     if stage.finetune == "lora":
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model  # peft only for a LoRA stage
 
         model = get_peft_model(model, LoraConfig(r=stage.lora.r, lora_alpha=stage.lora.alpha,
                                                  lora_dropout=stage.lora.dropout,
