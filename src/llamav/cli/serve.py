@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from llamav.cli.common import fail as fail_with
+from llamav.cli.common import say
 from llamav.models import ModelLoadError, load_model
 
 EXIT_BAD_INPUT = 2
@@ -75,10 +76,9 @@ def serve(
     )
     app = create_app(loaded, name=served_name or model, limits=limits, api_key=api_key or None, faults=faults)
     if host not in LOOPBACK and not api_key:
-        err.print(f"[yellow]warning:[/yellow] serving on {host} without --api-key: anyone who can reach it may use it",
-                  highlight=False)
+        say(err, f"warning: serving on {host} without --api-key: anyone who can reach it may use it")
     if faults is not None:
-        err.print(f"[yellow]fault mode:[/yellow] {faults}", highlight=False)
+        say(err, f"fault mode: {faults}")
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     import uvicorn  # as the server stack above: for this command only
 

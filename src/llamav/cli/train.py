@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llamav.cli.common import fail, say
+
 console = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the terminal width
 
 
@@ -37,9 +39,8 @@ def train(
         settings = load_config(config, [*(overrides or []), *(set_ or [])])
         folders = run(settings, output_dir=output_dir, resume=resume, until=until, report=lambda line: console.print(line, highlight=False, markup=False, emoji=False))
     except (ConfigError, TrainError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(console, str(exc)) from None
     except KeyboardInterrupt:
-        console.print("interrupted: the same command with --resume continues from the last checkpoint", highlight=False)
+        say(console, "interrupted: the same command with --resume continues from the last checkpoint")
         raise typer.Exit(130) from None
-    console.print(f"done: {len(folders)} stage(s); final model in {folders[-1]}", highlight=False)
+    say(console, f"done: {len(folders)} stage(s); final model in {folders[-1]}")
