@@ -88,9 +88,8 @@ def _plain(text: object, *, keep_newlines: bool = False) -> Text:
     return Text(visible(str(text), keep_newlines=keep_newlines))
 
 
-def _who(skip) -> str:
-    sample_id = skip["sample_id"] if isinstance(skip, dict) else skip.sample_id
-    row = skip["row"] if isinstance(skip, dict) else skip.row
+def _who(sample_id: str | None, row: int) -> str:
+    """A skipped row, by its id when it has one."""
     return sample_id if sample_id is not None else f"row {row}"
 
 
@@ -132,7 +131,7 @@ def info(
     style = "red" if stats["skipped"] else "green"
     console.print(f"[{style}]skipped: {stats['skipped']}[/{style}]", highlight=False)
     for skip in stats["skipped_samples"]:
-        console.print(f"  {_shown(_who(skip))}: {_shown(skip['reason'])}", highlight=False)
+        console.print(f"  {_shown(_who(skip['sample_id'], skip['row']))}: {_shown(skip['reason'])}", highlight=False)
     if not stats["total"]:
         why = "every row was skipped" if stats["skipped"] else "it holds no rows"
         raise _fail(f"{source}: no usable samples ({why})", 1)
@@ -151,7 +150,7 @@ def export(
     """Write VRC-Bench's schema (images embedded) to a parquet file."""
     benchmark = _load(source, strict, category_map, limit, allow_outside_paths, max_image_pixels)
     for skip in benchmark.skipped:
-        console.print(f"skipped {_shown(_who(skip))}: {_shown(skip.reason)}", highlight=False)
+        console.print(f"skipped {_shown(_who(skip.sample_id, skip.row))}: {_shown(skip.reason)}", highlight=False)
     if not benchmark.samples:
         raise _fail(f"nothing to export: {source} has no usable samples ({len(benchmark.skipped)} rows skipped); "
                     f"{out} was not written", 1)
