@@ -1,9 +1,10 @@
-"""Reading a final answer: option letters and texts, numbers, quantities, short texts.
+"""Reading a final answer: the answer a response commits to, and its parts (option letters and
+texts, numbers, quantities, short texts).
 
-One module for the whole system: the reasoner uses it to pull the final answer out of a model's
-text (`reasoning/parse.py`), the `answer` metric to decide whether that answer states the reference
-(`metrics/_answer.py`). Reading the same answer two ways would score a model on a different answer
-than the one it was recorded giving.
+One module for the whole system. Scoring reads the answer from a prediction's raw turns with
+`read_response` (at scoring time, so that a better reader reaches every stored run; this file is in
+the scoring hash), and the `answer` metric compares what it read with the reference
+(`metrics/_answer.py`); the reasoner stores the same reading for display (`reasoning/parse.py`).
 
 Maintained libraries do the arithmetic: `math-verify` (Hugging Face's answer verifier for math
 benchmarks) decides numeric and symbolic equality (fractions, LaTeX, scientific notation, sets,
@@ -34,10 +35,6 @@ _ANSWER_PREFIX = re.compile(
     r"^\s*(?:\*\*)?\s*(?:(?:so|thus|therefore|hence)\s*,?\s*)?(?:the\s+)?(?:final\s+|correct\s+)?answer\b"
     r"\s*(?:\*\*)?\s*(?:is\b\s*:?|:)\s*(?:\*\*)?\s*",
     re.IGNORECASE,
-)
-# The same statement anywhere in a text: "..., so the answer is 7."
-ANSWER_STATEMENT = re.compile(
-    r"(?<![\w])(?:final\s+|correct\s+)?answer\b\s*(?:\*\*)?\s*(?:is\b\s*:?|:)\s*(?:\*\*)?\s*", re.IGNORECASE
 )
 _LEADING_ARTICLE = re.compile(r"^(?:a|an|the)\s+(?=\S)")
 # Words that make a number a bound or an estimate: "more than 12" does not state 12.
@@ -279,17 +276,6 @@ def number_tokens(text: str) -> list[str]:
     and is left out, as are numbers inside words ("A1", "x2")."""
     return [t.lstrip("+") for t in (m.group(0).rstrip(",") for m in _NUMBER_TOKEN.finditer(text.replace("\u2212", "-")))
             if re.fullmatch(NUMBER, t)]
-
-
-def stated_number(text: str) -> str | None:
-    """The number an answer statement gives right after "answer is"/"answer:", if one does."""
-    found = None
-    for statement in ANSWER_STATEMENT.finditer(text):
-        rest = text[statement.end():].lstrip(f"({_CURRENCY} ")
-        match = re.match(NUMBER, rest.replace("\u2212", "-"))
-        if match and not re.match(r",\s*\d|\d", rest[match.end():]):  # "1,2,3" is a list
-            found = match.group(0).lstrip("+")
-    return found
 
 
 def sentence_number(text: str) -> Quantity | None:
