@@ -57,7 +57,7 @@ def test_llama_vision_chain_gives_one_step_per_bold_step_marker():
 
 
 def test_llava_cot_prose_splits_into_sentences_not_at_decimals_or_abbreviations():
-    from llamav.reasoning.parse import split_steps as reasoning_split_steps
+    from llamav.reasoning.parse import tagged_steps as reasoning_split_steps
 
     steps, marked = reasoning_split_steps(LLAVA_COT)
     assert not marked
