@@ -113,3 +113,10 @@ def test_bench_info_on_a_folder_whose_data_file_is_a_fifo_exits_with_one_line(tm
     assert done.returncode == 2
     assert done.stdout.strip() == f"error: {folder / 'data.jsonl'} is a named pipe (FIFO), not a data file: " \
                                   "a benchmark's .jsonl or .parquet must be a file"
+
+
+def test_a_data_file_linked_to_a_pseudo_file_that_reports_no_size_holds_no_rows(tmp_path):
+    folder = _folder_with_image(tmp_path)
+    (folder / "data.jsonl").symlink_to("/proc/self/status")
+    bench = load_source(str(folder))
+    assert (bench.samples, bench.skipped) == ([], [])

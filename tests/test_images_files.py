@@ -63,3 +63,9 @@ def test_a_missing_file_is_still_not_found(tmp_path):
 def test_a_regular_file_still_loads(tmp_path):
     (tmp_path / "ok.png").write_bytes(encode(Image.new("RGB", (3, 2), "red")))
     assert _load_within(10, "ok.png", folders=[tmp_path]).size == (3, 2)
+
+
+def test_a_pseudo_file_that_reports_no_size_is_not_read(tmp_path):
+    (tmp_path / "status.png").symlink_to("/proc/self/status")  # text, yet its size reads 0
+    with pytest.raises(ImageError, match=r"^status\.png: empty image file \(0 bytes\)$"):
+        _load_within(10, "status.png", folders=[tmp_path], allow_outside_paths=True)

@@ -242,10 +242,14 @@ def open_regular_file(path: str | Path) -> BinaryIO:
 
 def read_bounded(handle: BinaryIO, max_bytes: int | None, too_large: Callable[[int], Exception]) -> bytes:
     """All of an open file, or `too_large(size)` raised when it holds more than `max_bytes` (checked
-    on its size before reading, and again on what was read, for a file that grows meanwhile)."""
+    on its size before reading, and again on what was read, for a file that grows meanwhile).
+    A file that reports no size is not read at all: a kernel pseudo-file (/proc/kmsg) reports 0
+    and may block or never end."""
     size = os.fstat(handle.fileno()).st_size
     if max_bytes is not None and size > max_bytes:
         raise too_large(size)
+    if size == 0:
+        return b""
     data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:
         raise too_large(len(data))

@@ -281,6 +281,8 @@ def _data_too_large(path: Path, size: int, limit: int) -> str:
 def _jsonl_rows(path: Path) -> Iterable[Mapping[str, Any]]:
     limit = max_data_bytes()
     with _open_data_file(path) as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return  # empty, or a kernel pseudo-file (/proc/...) that reports no size and may never end
         read = 0
         for line_no in itertools.count(1):
             line = handle.readline(MAX_JSONL_LINE_BYTES + 1)
