@@ -146,7 +146,8 @@ def test_a_streamed_reasoning_request_sends_its_stages_in_the_last_delta(client)
     chunks = list(chat(client, stream=True, **ask))
     last = [c for c in chunks if c.choices][-1]
     extra = last.choices[0].delta.llamav
-    assert last.choices[0].finish_reason == "stop" and list(extra["stages"]) == ["conclusion"]
+    # tiny-random's noise never ends a turn within 4 tokens: the choice says its turn was cut.
+    assert last.choices[0].finish_reason == "length" and list(extra["stages"]) == ["conclusion"]
     assert extra["stages"] == whole.choices[0].message.llamav["stages"]
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == whole.choices[0].message.content

@@ -22,9 +22,10 @@ class JSONGrammar:
         self._compiler: Any = None
         self._banned: list[int] = []
 
-    def processors(self, schema: dict[str, Any], num_beams: int) -> list[Any]:
+    def processors(self, schema: dict[str, Any], num_beams: int, or_text: bool = False) -> list[Any]:
         """Logits processors for one `generate` call: one grammar matcher follows each row. Beam
-        search reorders rows behind the matchers' back, so it is refused."""
+        search reorders rows behind the matchers' back, so it is refused. With `or_text`, a reply
+        may instead be plain text that does not open with `{` (a tool call the model may decline)."""
         # xgrammar is the server extra's dependency, needed only by JSON requests.
         import xgrammar
         from xgrammar.contrib.hf import LogitsProcessor
@@ -36,10 +37,16 @@ class JSONGrammar:
         try:
             # Plain JSON Schema semantics (strict_mode=False: unlisted properties are allowed unless
             # the schema says otherwise) and compact JSON, so no token is spent on free whitespace.
-            grammar = self._compiler.compile_json_schema(json.dumps(schema), any_whitespace=False, strict_mode=False)
+            text = json.dumps(schema)
+            if or_text:
+                document = xgrammar.Grammar.from_json_schema(text, any_whitespace=False, strict_mode=False)
+                compiled = self._compiler.compile_grammar(
+                    xgrammar.Grammar.union(xgrammar.Grammar.from_regex(r"[^{][\s\S]*"), document))
+            else:  # the compiler caches what it compiled by the schema's text: a judge's schema compiles once
+                compiled = self._compiler.compile_json_schema(text, any_whitespace=False, strict_mode=False)
         except Exception as exc:  # xgrammar raises RuntimeError/ValueError for schemas it refuses
             raise ValueError(f"unsupported JSON schema: {exc}") from None
-        return [_BanTokens(self._banned), LogitsProcessor(grammar)]
+        return [_BanTokens(self._banned), LogitsProcessor(compiled)]
 
     def _build_compiler(self) -> Any:
         # Imported with the processors above; this runs once, on the first JSON request.

@@ -48,6 +48,10 @@ class GenerateParams:
     seed: int | None = None
     # Ask the backend for JSON matching this schema (structured output) where it can do so.
     json_schema: dict[str, Any] | None = None
+    # With json_schema: the reply may instead be plain text that does not open with "{" (a tool
+    # call under tool_choice "auto", which the model may decline). Backends that cannot offer the
+    # choice refuse it.
+    json_or_text: bool = False
 
 
 @dataclass

@@ -295,7 +295,8 @@ class HFModel:
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         if params.json_schema is not None:
-            kwargs["logits_processor"].extend(self._json.processors(params.json_schema, params.num_beams))
+            kwargs["logits_processor"].extend(
+                self._json.processors(params.json_schema, params.num_beams, or_text=params.json_or_text))
         return kwargs
 
     def _decode(self, new_tokens: Any, stop: tuple[str, ...]) -> list[str]:

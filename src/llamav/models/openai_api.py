@@ -165,6 +165,8 @@ class OpenAIModel:
             request["seed"] = params.seed
         if params.stop:
             request["stop"] = list(params.stop)
+        if params.json_or_text:
+            raise ValueError("openai backend: json_or_text has no chat-completions equivalent (send tools instead)")
         if params.json_schema is not None:
             request["response_format"] = {
                 "type": "json_schema",

@@ -86,7 +86,8 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
+        log.error("unexpected error answering %s %s: %s: %s", request.method, request.url.path,
+                  type(exc).__name__, exc, exc_info=exc)
         error = APIError(500, f"internal error: {type(exc).__name__}", type="server_error")
         return JSONResponse(error.body(), status_code=500)
 
@@ -147,6 +148,8 @@ async def _answer(request: Request, future: Future) -> Any:
         except ValueError as exc:  # the model refused the request's content (schema, image, ...)
             raise APIError(400, str(exc)) from None
         except Exception as exc:  # noqa: BLE001
+            # The client gets the reason in one line; the operator gets it with its traceback.
+            log.error("a request failed in the model: %s: %s", type(exc).__name__, exc, exc_info=exc)
             raise APIError(500, f"the model failed: {type(exc).__name__}: {exc}", type="server_error") from None
 
 

@@ -27,6 +27,7 @@ from llamav.images import ENV_MAX_PIXELS, ImageError, ImageLimits, decode_image,
 from llamav.models import GenerateParams, Message
 from llamav.reasoning import PROTOCOLS
 from llamav.records import Sample
+from llamav.serve._tools import CALL_FINISH, Tools, choose_tools
 
 # The field of a response message (and of a streamed choice's last delta) that carries what a
 # reasoning protocol produced beside the final answer: stages, steps, flags, turns and cost.
@@ -89,10 +90,46 @@ class _Part(BaseModel):
     image_url: _ImageURL | None = None
 
 
+class _CalledFunction(BaseModel):
+    name: str
+    arguments: str = "{}"
+
+
+class _ToolCall(BaseModel):
+    id: str | None = None
+    type: Literal["function"] = "function"
+    function: _CalledFunction
+
+
 class _Message(BaseModel):
     # "developer" is what OpenAI's newer models call the system role.
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[_Part] | None = None
+    name: str | None = None
+    # An earlier reply's calls (assistant), and the call a result answers (tool).
+    tool_calls: list[_ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class _Function(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class _Tool(BaseModel):
+    type: Literal["function"]
+    function: _Function
+
+
+class _FunctionName(BaseModel):
+    name: str
+
+
+class _NamedToolChoice(BaseModel):
+    type: Literal["function"]
+    function: _FunctionName
 
 
 class _JSONSchema(BaseModel):
@@ -114,10 +151,12 @@ class _StreamOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """A chat-completions request. Fields this server does not implement (logprobs, tools, ...)
-    are ignored, as most compatible servers do; the ones it implements are validated."""
+    """A chat-completions request. A field this server does not implement is refused (400, named),
+    never silently dropped: a client that asks for log-probabilities or penalties must not get a
+    reply made without them. Fields that ask for nothing (`user`, `logprobs: false`, penalties of
+    0, an empty `logit_bias`) are accepted."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     model: str
     messages: list[_Message] = Field(min_length=1)
@@ -131,10 +170,33 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: _StreamOptions | None = None
     response_format: _ResponseFormat | None = None
+    tools: list[_Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | _NamedToolChoice | None = None
+    # One call per reply is what this server decodes, which either setting allows.
+    parallel_tool_calls: bool | None = None
+    # Accepted only where they ask for nothing (see `unsupported`).
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    # An end user's id, for the operator's abuse tracking upstream; it changes no reply.
+    user: str | None = None
     # llamav's reasoning extensions (the openai client's `extra_body`).
     protocol: str | None = None
     strategy: str | None = None
     beams: int | None = Field(None, ge=1)
+
+    def unsupported(self) -> list[str]:
+        """The fields that ask for something this server does not do."""
+        asked = {
+            "logprobs": bool(self.logprobs),
+            "top_logprobs": bool(self.top_logprobs),
+            "frequency_penalty": bool(self.frequency_penalty),
+            "presence_penalty": bool(self.presence_penalty),
+            "logit_bias": bool(self.logit_bias),
+        }
+        return [name for name, used in asked.items() if used]
 
     @property
     def token_limit(self) -> int | None:
@@ -148,19 +210,48 @@ class ChatRequest(BaseModel):
         return tuple(s for s in stops if s)
 
 
+# How deep a request's JSON may nest. A chat request with a JSON schema nests about ten levels;
+# thousands of levels exhaust the parser's recursion (issue 22: `[` x 5000 was a 500).
+MAX_DEPTH = 64
+
+
 def parse_request(body: bytes) -> ChatRequest:
+    too_deep = APIError(400, f"the request body nests deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise APIError(400, f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep from None
     if not isinstance(data, dict):
         raise APIError(400, "the request body must be a JSON object")
+    if _depth(data) > MAX_DEPTH:
+        raise too_deep
+    unknown = sorted(set(data) - set(ChatRequest.model_fields))
+    if unknown:
+        raise APIError(400, f"this server does not support the field(s) {', '.join(unknown)}", param=unknown[0])
     try:
-        return ChatRequest.model_validate(data)
+        request = ChatRequest.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise APIError(400, f"{where}: {first['msg']}", param=where or None) from None
+    unsupported = request.unsupported()
+    if unsupported:
+        raise APIError(400, f"this server does not support {', '.join(unsupported)} (send it unset, false or 0)",
+                       param=unsupported[0])
+    return request
+
+
+def _depth(data: Any) -> int:
+    """How deep a parsed JSON value nests (iteratively: the value may be as deep as the parser allowed)."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            todo.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 # -- the work a request becomes ------------------------------------------------------------------
@@ -174,6 +265,8 @@ class ChatJob:
     image: Any | None
     params: GenerateParams
     n: int
+    # The functions the reply may call; the reply is then read as a call where it is one.
+    tools: Tools | None = None
     future: Future = field(default_factory=Future)
 
     def batch_key(self) -> str:
@@ -211,6 +304,16 @@ def build_job(request: ChatRequest, limits: Limits, served: str) -> ChatJob | Re
                        "or direct)", param="protocol")
     temperature = 1.0 if request.temperature is None else request.temperature
     schema = _json_schema(request.response_format)
+    tools = _tools(request)
+    if tools is not None:
+        if schema is not None:
+            raise APIError(400, "tools and a JSON response_format do not go together: a reply is a call or a document",
+                           param="response_format")
+        schema = tools.schema()
+        messages = [Message("system", tools.instructions()), *messages]
+    if schema is not None and request.stops:
+        raise APIError(400, "stop does not go with a JSON response_format or tools: the schema decides where the "
+                       "reply ends", param="stop")
     params = GenerateParams(
         max_new_tokens=limit or limits.max_tokens,
         temperature=temperature,
@@ -221,8 +324,19 @@ def build_job(request: ChatRequest, limits: Limits, served: str) -> ChatJob | Re
         # Greedy output does not depend on the seed; dropping it lets such requests batch together.
         seed=request.seed if temperature > 0 else None,
         json_schema=schema,
+        json_or_text=tools is not None and not tools.required,
     )
-    return ChatJob(messages, image, params, request.n)
+    return ChatJob(messages, image, params, request.n, tools)
+
+
+def _tools(request: ChatRequest) -> Tools | None:
+    choice = request.tool_choice
+    if choice is not None and choice != "none" and not request.tools:
+        raise APIError(400, "tool_choice needs tools", param="tool_choice")
+    if isinstance(choice, _NamedToolChoice) and choice.function.name not in {t.function.name for t in request.tools or []}:
+        raise APIError(400, f"tool_choice names {choice.function.name!r}, which is not among the tools",
+                       param="tool_choice")
+    return choose_tools(request.tools or [], choice)
 
 
 def _json_schema(response_format: _ResponseFormat | None) -> dict[str, Any] | None:
@@ -239,6 +353,16 @@ def _conversation(request: ChatRequest, limits: Limits) -> tuple[list[Message], 
     messages: list[Message] = []
     image = image_bytes = None
     for index, message in enumerate(request.messages):
+        if message.role == "tool":
+            # The models served here have no tool role: a function's result is told as the user's turn.
+            messages.append(Message("user", f"Result of the function call: {_text_of(message)}"))
+            continue
+        if message.role == "assistant" and message.tool_calls:
+            # An earlier call, written as the model writes one (see `_tools`).
+            calls = [json.dumps({"name": c.function.name, "arguments": _arguments(c.function.arguments)})
+                     for c in message.tool_calls]
+            messages.append(Message("assistant", "\n".join(filter(None, [_text_of(message), *calls]))))
+            continue
         role = "system" if message.role == "developer" else message.role
         parts = [] if message.content is None else message.content
         if isinstance(parts, str):
@@ -260,6 +384,21 @@ def _conversation(request: ChatRequest, limits: Limits) -> tuple[list[Message], 
             has_image = True
         messages.append(Message(role, "\n".join(texts), has_image=has_image))
     return messages, image, image_bytes
+
+
+def _text_of(message: _Message) -> str:
+    if message.content is None or isinstance(message.content, str):
+        return message.content or ""
+    if any(part.type != "text" for part in message.content):
+        raise APIError(400, f"a {message.role} message holds text only", param="messages")
+    return "\n".join(part.text or "" for part in message.content)
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def decode_image_url(url: str, max_pixels: int) -> tuple[bytes, Any]:
@@ -301,6 +440,8 @@ def _reason_job(request: ChatRequest, messages: list[Message], image_bytes: byte
                        param="response_format")
     if request.stops:
         raise APIError(400, "stop applies to plain chat; a reasoning protocol sets its own stops", param="stop")
+    if request.tools:
+        raise APIError(400, "tools apply to plain chat, not to a reasoning protocol", param="tools")
     if [m.role for m in messages] != ["user"] or image_bytes is None:
         raise APIError(400, "a reasoning protocol takes one user message: the question with its image",
                        param="messages")
@@ -339,6 +480,22 @@ class Choice:
     finish_reason: str = "stop"
     stop_reason: str | None = None
     reasoning: dict[str, Any] | None = None
+    # OpenAI's tool_calls when the reply is a call (the content is then None).
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+def chat_choice(text: str, finish_reason: str, stops: tuple[str, ...], tools: Tools | None) -> Choice:
+    """One plain-chat choice from a backend's text and the reason decoding gave."""
+    if tools is not None and finish_reason == "stop":
+        calls = tools.read(text)
+        if calls is not None:
+            return Choice("", CALL_FINISH, tool_calls=calls)
+    # The backend keeps the stop string in the text; OpenAI's protocol drops it and says which
+    # one matched in `stop_reason` (vLLM's field).
+    for stop in stops:
+        if text.endswith(stop):
+            return Choice(text[: -len(stop)], finish_reason, stop_reason=stop)
+    return Choice(text, finish_reason)
 
 
 @dataclass
@@ -363,6 +520,8 @@ def completion_body(result: Result, model: str, cid: str) -> dict[str, Any]:
     choices = []
     for index, choice in enumerate(result.choices):
         message: dict[str, Any] = {"role": "assistant", "content": choice.text}
+        if choice.tool_calls is not None:
+            message.update(content=None, tool_calls=choice.tool_calls)
         if choice.reasoning is not None:
             message[REASONING_FIELD] = choice.reasoning
         body = {"index": index, "message": message, "finish_reason": choice.finish_reason, "logprobs": None}
@@ -396,6 +555,13 @@ def stream_chunks(result: Result, model: str, cid: str, include_usage: bool) -> 
         chunks.append(chunk([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]))
         for piece in re.findall(r"\s*\S+|\s+", choice.text):
             chunks.append(chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}]))
+        for position, call in enumerate(choice.tool_calls or []):
+            # As OpenAI streams a call: its id and name first, then the arguments.
+            opening = {"index": position, "id": call["id"], "type": "function",
+                       "function": {"name": call["function"]["name"], "arguments": ""}}
+            arguments = {"index": position, "function": {"arguments": call["function"]["arguments"]}}
+            for delta in (opening, arguments):
+                chunks.append(chunk([{"index": index, "delta": {"tool_calls": [delta]}, "finish_reason": None}]))
         last: dict[str, Any] = {"index": index, "delta": {}, "finish_reason": choice.finish_reason}
         if choice.reasoning is not None:
             last["delta"][REASONING_FIELD] = choice.reasoning

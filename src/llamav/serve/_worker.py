@@ -9,6 +9,7 @@ queue is answered 429 at once instead of letting latency grow without bound.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
@@ -16,9 +17,9 @@ from collections import defaultdict
 from concurrent.futures import Future
 from typing import Any
 
-from llamav.models import VisionLanguageModel
+from llamav.models import Completion, GenerateParams, Message, VisionLanguageModel
 from llamav.reasoning import Reasoner
-from llamav.serve._protocol import APIError, ChatJob, Choice, Limits, ReasonJob, Result
+from llamav.serve._protocol import APIError, ChatJob, Choice, Limits, ReasonJob, Result, chat_choice
 
 log = logging.getLogger("llamav.serve")
 
@@ -120,25 +121,13 @@ class Worker:
             except Exception as exc:  # noqa: BLE001  (answered to the client as an error)
                 _settle(job.future, error=exc)
 
-    def _chat_result(self, job: ChatJob, completion) -> Result:
-        texts = completion.texts
+    def _chat_result(self, job: ChatJob, completion: Completion) -> Result:
+        texts, reasons = completion.texts, completion.finish_reasons
         if len(texts) < job.n:  # greedy: one text stands for all n
-            texts = texts * job.n
-        choices = [self._choice(text, job) for text in texts[: job.n]]
+            texts, reasons = texts * job.n, reasons * job.n
+        choices = [chat_choice(text, reason, job.params.stop, job.tools)
+                   for text, reason in zip(texts[: job.n], reasons[: job.n])]
         return Result(choices, completion.prompt_tokens, completion.generated_tokens)
-
-    def _choice(self, text: str, job: ChatJob) -> Choice:
-        # The backend keeps the stop string in the text; OpenAI's protocol drops it and says which
-        # one matched in `stop_reason` (vLLM's field).
-        for stop in job.params.stop:
-            if text.endswith(stop):
-                return Choice(text[: -len(stop)], "stop", stop_reason=stop)
-        tokenizer = getattr(self.model, "tokenizer", None)
-        if tokenizer is not None:
-            used = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-            if used >= job.params.max_new_tokens:
-                return Choice(text, "length")
-        return Choice(text, "stop")
 
     def _run_reasoning(self, jobs: list[ReasonJob]) -> None:
         # Choice i of a job runs with seed + i; choices (of any jobs) that share every setting
@@ -148,35 +137,77 @@ class Worker:
             for i in range(job.n):
                 settings = {**job.settings, "seed": job.settings["seed"] + i}
                 groups[repr(sorted(settings.items()))].append((job, i))
-        predictions: dict[int, dict[int, Any]] = defaultdict(dict)
+        predictions: dict[int, dict[int, tuple[Any, str]]] = defaultdict(dict)
         failed: dict[int, Exception] = {}
         for units in groups.values():
             job0, i0 = units[0]
+            watched = _CutWatch(self.model)
             try:
-                reasoner = Reasoner(self.model, **{**job0.settings, "seed": job0.settings["seed"] + i0})
+                reasoner = Reasoner(watched, **{**job0.settings, "seed": job0.settings["seed"] + i0})
                 made = reasoner.batch([job.sample for job, _ in units])
             except Exception as exc:  # noqa: BLE001
                 for job, _ in units:
                     failed[id(job)] = exc
                 continue
             for (job, i), prediction in zip(units, made):
-                predictions[id(job)][i] = prediction
+                predictions[id(job)][i] = (prediction, "length" if watched.was_cut(job.sample) else "stop")
         for job in jobs:
             if id(job) in failed:
                 _settle(job.future, error=failed[id(job)])
                 continue
             made = [predictions[id(job)][i] for i in range(job.n)]
-            errors = [p.error for p in made if p.error]
+            errors = [p.error for p, _ in made if p.error]
             if errors:
                 _settle(job.future, error=RuntimeError(errors[0]))
                 continue
             _settle(job.future, result=_reasoning_result(made))
 
 
-def _reasoning_result(predictions: list[Any]) -> Result:
-    choices = []
-    for prediction in predictions:
-        choices.append(Choice(prediction.final_answer, "stop", reasoning=reasoning_extra(prediction)))
+class _CutWatch:
+    """The served model, noting the calls whose (best) continuation was cut by its token cap, so
+    that a reasoning choice says `length` when one of its turns was cut. A call is the sample's
+    when it carries the sample's picture and its question: the Reasoner passes no sample id down."""
+
+    def __init__(self, model: VisionLanguageModel) -> None:
+        self.model = model
+        self.name = model.name
+        self.capabilities = model.capabilities
+        self._cut: list[tuple[str, str]] = []  # (picture digest, first message) of each cut call
+
+    def endpoint(self) -> dict[str, Any]:
+        return self.model.endpoint()
+
+    def generate(self, messages: list[Message], image: Any | None, params: GenerateParams) -> Completion:
+        completion = self.model.generate(messages, image, params)
+        self._note(messages, image, completion)
+        return completion
+
+    def generate_batch(self, requests: list[tuple[list[Message], Any]], params: GenerateParams) -> list[Completion]:
+        completions = self.model.generate_batch(requests, params)  # type: ignore[attr-defined]
+        for (messages, image), completion in zip(requests, completions):
+            self._note(messages, image, completion)
+        return completions
+
+    def _note(self, messages: list[Message], image: Any | None, completion: Completion) -> None:
+        if completion.finish_reasons[:1] == ["length"]:
+            self._cut.append((_digest(image), messages[0].text if messages else ""))
+
+    def was_cut(self, sample: Any) -> bool:
+        if not self._cut:
+            return False
+        digest, question = _digest(sample.pil_image()), sample.question.strip()
+        return any(d == digest and question in first for d, first in self._cut)
+
+
+def _digest(image: Any | None) -> str:
+    if image is None:
+        return ""
+    return hashlib.sha1(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()
+
+
+def _reasoning_result(made: list[tuple[Any, str]]) -> Result:
+    choices = [Choice(p.final_answer, reason, reasoning=reasoning_extra(p)) for p, reason in made]
+    predictions = [p for p, _ in made]
     return Result(
         choices,
         prompt_tokens=sum(p.cost.prompt_tokens for p in predictions),
