@@ -44,6 +44,11 @@ def test_newlines_and_tabs_can_be_kept_for_text_that_spans_lines():
     assert visible("Step 1:\tlook\nStep 2:\x1b[2J", keep_newlines=True) == "Step 1:\tlook\nStep 2:\\x1b[2J"
 
 
+def test_windows_line_ends_are_newlines_when_newlines_are_kept_and_a_lone_return_is_not():
+    assert visible("one\r\ntwo\rthree", keep_newlines=True) == "one\ntwo\\rthree"
+    assert visible("one\r\ntwo") == "one\\r\\ntwo"
+
+
 def test_the_result_is_plain_text_that_rich_prints_unchanged_when_not_parsed_as_markup():
     out = io.StringIO()
     console = Console(file=out, force_terminal=False, width=200)

@@ -34,11 +34,14 @@ def visible(text: str, *, keep_newlines: bool = False) -> str:
     Escaped: C0 and C1 controls and DEL (tab and newline too, unless `keep_newlines`, for text
     that is meant to span lines: a question, a reasoning chain), lone surrogates (which cannot be
     printed at all), the line and paragraph separators, and the invisible format characters
-    listed in `_HIDDEN`. Everything else, backslashes included, is returned as it is.
+    listed in `_HIDDEN`. Everything else, backslashes included, is returned as it is. With
+    `keep_newlines`, a Windows line end (`\r\n`) is a newline; a lone `\r` is still escaped.
     """
     if text.isprintable() and text.isascii():
         return text  # the common case, at C speed
     kept = "\n\t" if keep_newlines else ""
+    if keep_newlines:
+        text = text.replace("\r\n", "\n")
     return "".join(_escape(c) if c not in kept and _is_hidden(c) else c for c in text)
 
 
