@@ -102,3 +102,11 @@ def test_load_source_raises_a_source_error_and_the_cli_prints_one_line(tmp_path)
     assert result.exit_code == 2
     assert "line 2: id '0' has no category" in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_a_json_id_with_an_empty_category_is_named_once(tmp_path):
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps({"1": "A", "2": " "}))
+    with pytest.raises(ValueError) as caught:
+        load_category_map(path)
+    assert str(caught.value) == f"{path}: id '2' has no category"

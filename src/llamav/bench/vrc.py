@@ -121,11 +121,10 @@ def _json_category_map(path: Path, text: str) -> dict[str, str]:
         raise ValueError(f"{path}: expected a JSON object of id -> category")
     mapping: dict[str, str] = {}
     for key, value in data:
-        where = f"{path}: id {key!r}"
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             kind = {type(None): "null", bool: "boolean", float: "number", list: "array"}.get(type(value), "object")
-            raise ValueError(f"{where} has a category of type {kind}; a category is text")
-        _put(mapping, key, str(value), where)
+            raise ValueError(f"{path}: id {key!r} has a category of type {kind}; a category is text")
+        _put(mapping, key, str(value), str(path))
     return mapping
 
 
