@@ -70,3 +70,21 @@ def test_a_prediction_without_turns_is_scored_by_its_stored_answer():
 def test_steps_are_split_from_the_reasoning_turn_not_the_stored_steps():
     turns = [Turn(stage="reasoning", prompt="", response="Step 1: Measure each shape.\nStep 2: The triangle wins.")]
     assert response_steps(stale(turns)) == ["Measure each shape.", "The triangle wins."]
+
+
+def test_a_changed_reader_rescores_a_stored_run_with_no_model_call(tmp_path, monkeypatch):
+    """What editing llamav/answer.py does to a stored run: the scoring hash changes, the next
+    `evaluate` re-reads every answer from the stored turns, and no model is asked again."""
+    from llamav.answer import Reading
+    from llamav.evaluate import RunConfig, evaluate
+
+    config = RunConfig(model="tiny-random", bench="vrc-synth?size=4", strategy="greedy", max_new_tokens=4,
+                       metrics=["answer"], floor=False, batch_size=4)
+    first = evaluate(config, tmp_path / "store.db")
+    assert first.generated.made == 4 and first.scored.made == 4
+    monkeypatch.setattr("llamav.metrics._scorers.read_response", lambda *args, **kwargs: Reading(None, "declined: a new reader"))
+    monkeypatch.setattr("llamav.evaluate.keys.scoring_code_digest", lambda: "the reader changed")
+    second = evaluate(config, tmp_path / "store.db")
+    assert (second.generated.made, second.generated.cost.model_calls) == (0, 0)
+    assert second.scored.made == 4
+    assert {score.decided_by for score in second.scored.scores["answer"].values()} <= {"undecided", "rule:empty"}

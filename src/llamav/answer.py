@@ -299,7 +299,7 @@ def sentence_number(text: str) -> Quantity | None:
 @lru_cache(maxsize=1)
 def units():
     """pint's unit registry, built once (it takes about a second)."""
-    import pint
+    import pint  # a second to load, and only a quantity with a unit needs it
 
     return pint.UnitRegistry()
 
@@ -343,14 +343,14 @@ def math_parse(text: str):
     """math-verify's reading of an answer body as one LaTeX expression; None when it reads nothing."""
     if len(text) > MAX_MATH_CHARS:
         return None
-    from math_verify import LatexExtractionConfig, parse
+    from math_verify import LatexExtractionConfig, parse  # heavy (sympy, antlr); most answers never reach it
 
     parsed = parse(f"${_latex(text)}$", extraction_config=[LatexExtractionConfig()], parsing_timeout=None)
     return parsed[0] if parsed else None
 
 
 def math_equal(gold, target, rel_tol: float = 0.0) -> bool:
-    from math_verify import verify
+    from math_verify import verify  # heavy (sympy); most answers never reach it
 
     if rel_tol > 0 and getattr(gold, "is_number", False) and getattr(target, "is_number", False):
         try:

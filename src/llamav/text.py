@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Protocol
 
+from llamav.plan import OLD_TAGGED_TURN, TAGGED_TURN
+
 # "Step 3:", "**Step 3:**", "### Step 3.", "Step 3)" at the start of the text, of a line, or of a
 # sentence. Only there: "as found in step 2." inside a sentence is a reference, not a new step.
 _STEP_MARKER = re.compile(
@@ -47,7 +49,7 @@ def _squash(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _segmenter():
-    import pysbd
+    import pysbd  # its rules compile on first use; most callers never split prose
 
     return pysbd.Segmenter(language="en", clean=False)
 
@@ -215,12 +217,12 @@ class _Turn(Protocol):
 
 def turn_stages(turns: Sequence[_Turn]) -> dict[str, str]:
     """A conversation's stages as its raw turns hold them: each turn is its own stage (tags
-    removed; a turn continued over several segments is joined), and LLaVA-CoT's one "answer" turn
-    is split by its tags. Scorers read the answer and the steps from here, at scoring time, so that
-    a better reader reaches every stored run."""
+    removed; a turn continued over several segments is joined), and LLaVA-CoT's one tagged turn
+    (named "answer" in predictions stored before) is split by its tags. Scorers read the answer
+    and the steps from here, at scoring time, so that a better reader reaches every stored run."""
     stages: dict[str, str] = {}
     for turn in turns:
-        if turn.stage == "answer":
+        if turn.stage in (TAGGED_TURN, OLD_TAGGED_TURN):
             stages.update(tagged_stages(turn.response)[0])
         else:
             stages[turn.stage] = (stages.get(turn.stage, "") + "\n" + strip_tags(turn.response)).strip()

