@@ -231,3 +231,10 @@ def test_unicode_maths_is_compared_as_maths():
     assert verdict("【答案】14π", "$14 \\pi$") is True
     assert verdict("【答案】9π", "$\\frac{9 \\pi}{2}$.") is False
     assert verdict("The distance is 2√2.", "\\sqrt{8}") is True
+
+
+def test_an_option_ruled_out_is_not_chosen():
+    assert read("Option A is incorrect.", SHAPES) is None
+    assert read("Looking at each shape in turn.\nOption A is incorrect.", SHAPES) is None
+    assert read("所以D选项错误。", SHAPES) is None
+    assert read("The answer is A, not B.", SHAPES) == "A"

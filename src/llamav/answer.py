@@ -644,8 +644,10 @@ def _option_of(fragment: str, options: list[str], quote: bool = True) -> int | N
         letter = next(g for g in label.groups() if g).upper()
         rest = body[label.end():]
         if letter in letters:
-            others = {m for m in re.findall(r"(?<![\w'’])\(?([A-Z])\)?(?![\w'’])", rest) if m in letters and m != letter}
-            if others and re.search(r"\b(?:or|and)\b|[/、,，;；&]|或|和|与", rest):
+            # "A, not B": an option ruled out is not a second candidate.
+            kept = re.sub(r"(?i:\bnot|\brather than|\binstead of)\s+(?:option\s+)?\(?[A-Z]\)?(?![\w'’])", " ", rest)
+            others = {m for m in re.findall(r"(?<![\w'’])\(?([A-Z])\)?(?![\w'’])", kept) if m in letters and m != letter}
+            if others and re.search(r"\b(?:or|and)\b|[/、,，;；&]|或|和|与", kept):
                 return "several"
             if by_text and by_text[0] != letters.index(letter) and len(body) <= 2:
                 return None  # a one-letter option text that is another option's label: ambiguous
@@ -830,6 +832,11 @@ def _concluding(text: str) -> str:
     return sentences[-1]
 
 
+# Words that rule an option out rather than choose it.
+_RULES_OUT = re.compile(
+    r"\b(?:not|isn't|incorrect|wrong|false|eliminat\w*|rule[sd]? out|excluded?)\b|错误|不正确|不对|不符合|排除", re.IGNORECASE
+)
+_CLAUSE = re.compile(r"[,;，；]|\b(?:so|thus|therefore|hence|but)\b|所以|因此|但是?", re.IGNORECASE)
 # A sentence that ends on what something is: "The distance is 2√2.", "最小值为250000/81。"
 _ENDS_ON_VALUE = re.compile(r"(?:\bis|\bequals|\bare|为|是|等于)\s*([^\s,，。；;]+)\s*$", re.IGNORECASE)
 
@@ -841,9 +848,13 @@ def _read_sentence(sentence: str, options: list[str] | None, question: str) -> R
         return Reading(sentence.strip(), "refusal")
     if options:
         letters = LETTERS[: len(options)]
-        named = {g for m in _LETTER_IN_SENTENCE.finditer(sentence) for g in m.groups() if g and g in letters}
-        if _CJK.search(sentence):
-            named |= {m for m in _LETTER_IN_CJK.findall(sentence) if m in letters}
+        named: set[str] = set()
+        for clause in _CLAUSE.split(sentence):
+            if not clause or _RULES_OUT.search(clause):
+                continue  # "Option A is incorrect", "所以D选项错误": ruled out, not chosen
+            named |= {g for m in _LETTER_IN_SENTENCE.finditer(clause) for g in m.groups() if g and g in letters}
+            if _CJK.search(clause):
+                named |= {m for m in _LETTER_IN_CJK.findall(clause) if m in letters}
         if len(named) > 1:
             return _declined("the sentence names several options")
         if named:
@@ -907,7 +918,9 @@ def _read(text: str, options: list[str] | None, question: str) -> Reading:
         return Reading(whole, "refusal")
     if "\n" not in whole and len(whole) <= 80:
         if options:
-            index = _option_of(whole, options, quote=False)
+            # "Option A is incorrect." names A to rule it out: the sentence reader below decides.
+            ruled_out = _RULES_OUT.search(whole) and (_LABEL_AT_START.match(whole) or _LETTER_IN_SENTENCE.search(whole))
+            index = None if ruled_out else _option_of(whole, options, quote=False)
             if isinstance(index, int):
                 return Reading(LETTERS[index], "whole")
             if index == "several":
