@@ -74,6 +74,9 @@ class AnswerFigure(Figure):
     scored_mean: float | None = None
     scored_ci95: list[float] | None = None
     scale: str = SCALE_LABEL["binary"]
+    # Answers the reader declined to read (several candidates, none stated) with no judge to ask:
+    # scored wrong, and counted here so that a reader's refusals are never mistaken for errors.
+    undecided: int = 0
 
 
 class FloorFigure(Figure):
@@ -267,6 +270,7 @@ def build_results(ev: Evaluation) -> RunResults:
             correct=round((summary.mean or 0.0) * summary.n),
             scored_mean=summary.scored_mean,
             scored_ci95=None if summary.scored_ci_low is None else [summary.scored_ci_low, summary.scored_ci_high],
+            undecided=summary.decided_by.get("undecided", 0),
         )
     chain_metrics: dict[str, ChainMetric] = {}
     per_attribute: dict[str, AttributeScores] = {}

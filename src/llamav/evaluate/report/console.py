@@ -44,7 +44,8 @@ def eval_summary(results: RunResults, console: Console) -> None:
                    ("figure", "scale", "value [95% CI]", "floor (foreign chain)", "over"))
     if r.answer:
         a = r.answer
-        _row(table, "final answer %", "0-100", figure(a.mean, a.ci95, "binary"), "", a.over)
+        _row(table, "final answer %", "0-100", figure(a.mean, a.ci95, "binary"), "",
+             a.over + (f"; {a.undecided} undecided (scored wrong)" if a.undecided else ""))
         if a.scored_mean is not None:
             _row(table, "  over scored samples only", "0-100", number(a.scored_mean, "binary"), "", f"{a.scored} scored")
     for entry in r.chain_metrics.values():

@@ -271,6 +271,8 @@ def _cards(results: RunResults) -> str:
         a = results.answer
         sub = (f"95% CI {number(a.ci95[0], 'binary')}% to {number(a.ci95[1], 'binary')}%; over all {a.n} samples, "
                "failed = wrong") if a.ci95 else f"over all {a.n} samples"
+        if a.undecided:
+            sub += f"; {a.undecided} undecided (the reader declined; scored wrong)"
         cards.append(("Final answer", f"{number(a.mean, 'binary')}%", sub))
     for metric, entry in results.chain_metrics.items():
         floor = f"floor (foreign chain) {number(entry.floor.mean, entry.scale)}" if entry.floor else "no floor"

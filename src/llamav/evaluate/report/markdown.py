@@ -26,7 +26,8 @@ def report_markdown(results: RunResults) -> str:
     lines += ["| figure | value [95% CI] | over | floor (foreign chain) |", "|---|---|---|---|"]
     if r.answer:
         a = r.answer
-        lines.append(f"| Final answer % | {figure(a.mean, a.ci95, 'binary')} | {a.over} (n={a.n}) | |")
+        undecided = f"; {a.undecided} undecided, scored wrong" if a.undecided else ""
+        lines.append(f"| Final answer % | {figure(a.mean, a.ci95, 'binary')} | {a.over} (n={a.n}{undecided}) | |")
         if a.scored_mean is not None:
             lines.append(f"| Final answer %, scored samples only | {figure(a.scored_mean, a.scored_ci95, 'binary')} | "
                          f"{a.scored} scored samples | |")
