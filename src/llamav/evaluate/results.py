@@ -25,24 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_valid
 import llamav
 from llamav.evaluate.config import CHAIN_METRICS, RunConfig
 from llamav.evaluate.keys import sample_set_digest
+from llamav.evaluate.report.format import FLOOR_LABEL, METRIC_LABEL, SCALE_LABEL, SCALE_OF
 from llamav.evaluate.run import Evaluation
 from llamav.metrics import ATTRIBUTE_TITLES, MetricSummary, summarize
 from llamav.models.pricing import PriceTable
 from llamav.records import Score, SkippedSample
 
 RESULTS_FORMAT = "llamav.results/1"
-
-METRIC_LABEL = {
-    "answer": "final answer accuracy",
-    "roscoe": "ROSCOE-SA overall (offline, sentence embeddings)",
-    "judge": "LLM judge overall (ten attributes)",
-    "steps": "ordered step F1 (reference steps matched in order)",
-}
-SCALE_LABEL = {"binary": "share of samples, 0-1", "unit": "[0, 1]", "1-10": "1-10"}
-SCALE_OF = {"answer": "binary", "roscoe": "unit", "judge": "1-10", "steps": "unit"}
-FLOOR_LABEL = ("foreign chain: another sample's reference chain of the same category, scored as the "
-               "response; a steps score means something only above it")
-
 
 class _Record(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")

@@ -8,12 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# The long names results.json writes for each metric and scale (format 1's words).
+METRIC_LABEL = {
+    "answer": "final answer accuracy",
+    "roscoe": "ROSCOE-SA overall (offline, sentence embeddings)",
+    "judge": "LLM judge overall (ten attributes)",
+    "steps": "ordered step F1 (reference steps matched in order)",
+}
+SCALE_LABEL = {"binary": "share of samples, 0-1", "unit": "[0, 1]", "1-10": "1-10"}
+SCALE_OF = {"answer": "binary", "roscoe": "unit", "judge": "1-10", "steps": "unit"}
+FLOOR_LABEL = ("foreign chain: another sample's reference chain of the same category, scored as the "
+               "response; a steps score means something only above it")
+
 # Decimals by scale: a share prints as a percentage with 2, ROSCOE-SA and step F1 ([0, 1]) with 4,
 # the judge (1-10) with 2.
 DIGITS = {"binary": 2, "unit": 4, "1-10": 2}
 
 # The scale code behind each label results.json writes.
-SCALE_CODE = {"share of samples, 0-1": "binary", "[0, 1]": "unit", "1-10": "1-10"}
+SCALE_CODE = {label: code for code, label in SCALE_LABEL.items()}
 
 # A metric's name in a table header, with its scale.
 SHORT_LABEL = {"answer": "final answer %", "roscoe": "ROSCOE-SA [0,1]", "judge": "judge 1-10",
