@@ -139,3 +139,11 @@ def test_an_odd_label_after_a_number_never_raises():
 )
 def test_a_short_sentence_ending_on_the_reference_states_it(response, expected):
     assert match_answer(response, "Paris").correct is expected
+
+
+@pytest.mark.parametrize(
+    "response, reference",
+    [("1:1", "1"), ("1/2", "1:2"), ("y=-2x+5", "5"), ("\\sqrt{3}", "3"), ("6\\pi", "6"), ("x+1", "1"), ("3x", "3")],
+)
+def test_a_term_of_an_expression_is_never_the_answer(response, reference):
+    assert match_answer(response, reference).correct is not True

@@ -278,12 +278,20 @@ def number_tokens(text: str) -> list[str]:
             if re.fullmatch(NUMBER, t)]
 
 
+# Operators, LaTeX and variables around a number: the number is a term of an expression.
+_MATHS_AROUND_A_NUMBER = re.compile(
+    r"[\\^=:/*√π_{}]|\d\s*[-+x×]\s*\d|(?<![A-Za-z])[A-Za-z]\s*[-+*/]\s*\d|\d\s*[-+*/]\s*[A-Za-z](?![A-Za-z])|\d[A-Za-z](?![A-Za-z])"
+)
+
+
 def sentence_number(text: str) -> Quantity | None:
     """The number a short free-form answer gives when it mentions exactly one ("There are 12
     apples."). Two different numbers, or a negation ("not 12"), and the rules do not pick."""
     words = normalize_text(text)
     if _NEGATION.search(words) or _QUALIFIER.search(words) or re.search(r"[~≈<>≤≥]", text):
         return None
+    if _MATHS_AROUND_A_NUMBER.search(text):
+        return None  # "\\sqrt{3}", "1:1", "y = -2x + 5": a number inside maths is a part of it
     tokens = number_tokens(clean(text))
     values = {to_fraction(t) for t in tokens}
     if len(values) != 1:

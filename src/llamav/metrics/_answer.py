@@ -164,6 +164,15 @@ def _ratio(predicted: str, reference: str) -> AnswerMatch | None:
     return undecided("the same proportion, written differently")
 
 
+def _same_signs(predicted: str, reference: str) -> bool:
+    """Punctuation is noise in words and meaning in numbers: "1/2" and "1:2" normalise to the same
+    text, so where digits are, the signs between them must be the same too."""
+    if not re.search(r"\d", predicted + reference):
+        return True
+    signs = [re.sub(r"[\w\s]", "", clean(t)) for t in (predicted, reference)]
+    return signs[0] == signs[1]
+
+
 _YES_NO = {"yes", "no"}
 _BLOCKS_A_STATEMENT = re.compile(r"\b(?:not|no|never|or|nor|either|neither|maybe|perhaps|probably|might|could|than|if)\b|n t\b")
 
@@ -195,7 +204,7 @@ def match_answer(predicted: str, reference: str, *, options: list[str] | None = 
     if decided is not None:
         return decided
     ref_text, got_text = normalize_text(strip_answer_prefix(reference)), normalize_text(strip_answer_prefix(predicted))
-    if ref_text and ref_text == got_text:
+    if ref_text and ref_text == got_text and _same_signs(predicted, reference):
         return AnswerMatch(True, "rule:text", "same normalised text")
     if ref_text and _ends_stating(got_text, ref_text):
         return AnswerMatch(True, "rule:text", "a short sentence ending on the reference")
