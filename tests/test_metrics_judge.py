@@ -173,7 +173,7 @@ def test_answer_decided_by_rule_never_reaches_the_judge(server, model):
 def test_undecided_answer_without_a_judge_is_wrong_and_labelled():
     s = sample(final_answer="the capital of France")
     [score] = build_scorers(["answer"], ScoreConfig())[0].score([(s, prediction(final_answer="Paris"))])
-    assert (score.value, score.decided_by) == (0.0, "rule:no-match")
+    assert (score.value, score.decided_by) == (0.0, "undecided")  # the judge would be asked; there is none
 
 
 # -- a local hf model as judge ------------------------------------------------------------------------
