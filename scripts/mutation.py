@@ -1,18 +1,21 @@
-"""Mutation testing of llamav's core with cosmic-ray (not part of CI: it takes minutes to hours).
+"""Mutation testing of llamav's core with mutmut (not part of CI: minutes per module).
 
     pip install -e '.[mutation]'
     python scripts/mutation.py                    # every target, one after the other
     python scripts/mutation.py aggregate keys     # some of them
     python scripts/mutation.py --list             # the targets, their code and their tests
 
-Each target is one module (or a few functions of one), mutated one change at a time, each mutant
-tested against a fast subset of tests (seconds per mutant). The work happens in a copy of the
-working tree under --work (default /tmp/llamav-mutation): cosmic-ray edits the file it mutates in
-place, and other people's tests must never import a mutant from this checkout.
+Each target is one module (or some functions of one), mutated one change at a time; each mutant is
+tested against a fast subset of tests. mutmut runs the subset once, notes which tests reach which
+function, then runs only those tests for each mutant, in a process forked from one that has
+already imported everything: a fraction of a second per mutant.
 
-For each target it prints the mutation score (killed / (killed + survived); a mutant whose tests
-time out counts as killed) and writes `<target>-survivors.txt` with the diff of every survivor.
-docs/testing.md holds the figures and says why each survivor left is equivalent or not worth a test.
+The work happens in a copy of the working tree under --work (default /tmp/llamav-mutation), one
+folder per target: mutmut writes its mutants into the tree it runs in, and nobody else's tests may
+import them. For each target the script prints the mutation score, killed / (killed + survived),
+where a mutant no selected test reaches counts as survived and one whose tests time out as killed,
+and writes `<target>-survivors.txt` with the diff of every survivor. docs/testing.md holds the
+figures and says why each survivor left is equivalent or not worth a test.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,24 +31,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTEST = "python -m pytest -x -q -p no:cacheprovider -p no:randomly"
 
-# Operators left out everywhere: a bitwise or shift operator in place of arithmetic on the floats
-# and strings of these modules raises TypeError on its first call, so every such mutant dies at
-# once and only costs time. Everything else cosmic-ray has is run.
-EXCLUDED_OPERATORS = [r"core/ReplaceBinaryOperator_.*_(BitOr|BitAnd|BitXor|LShift|RShift)$"]
+# mutmut's statuses, as this script counts them.
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+SURVIVED = {"survived", "no tests", "suspicious"}
 
 
 @dataclass(frozen=True)
 class Target:
     module: str
     tests: tuple[str, ...]
-    # Only these functions (and classes) of the module are mutated; None: all of it.
+    # Only these top-level functions and classes are mutated; None: the whole module.
     functions: tuple[str, ...] | None = None
-    timeout: float = 120.0
-
-    def command(self) -> str:
-        return f"{PYTEST} {' '.join(self.tests)}"
 
 
 TARGETS = {
@@ -72,13 +70,12 @@ TARGETS = {
         "src/llamav/answer.py",
         ("tests/test_edges_answer.py", "tests/test_answer_reader.py", "tests/test_metrics_answer.py",
          "tests/test_answer_table.py"),
-        timeout=300.0,
     ),
     "images-paths": Target(
         "src/llamav/images.py",
         ("tests/test_edges_paths.py", "tests/test_images_files.py", "tests/test_bench_hostile.py"),
         functions=("load_image", "resolve_image_path", "read_image_file", "open_regular_file", "read_bounded",
-                   "_not_a_file", "_too_large", "_shorten", "ImageLimits"),
+                   "_not_a_file", "_too_large", "_shorten"),
     ),
     "serve-guards": Target(
         "src/llamav/serve/_protocol.py",
@@ -92,116 +89,88 @@ TARGETS = {
          "tests/test_evaluate_store.py::test_a_finished_generation_loads_no_model_and_a_larger_limit_makes_only_the_new_samples",
          "tests/test_evaluate_store.py::test_scores_are_read_back_not_computed_again"),
         functions=("generate_missing", "score_missing"),
-        timeout=300.0,
     ),
 }
 
 
-def copy_tree(work: Path) -> Path:
+def copy_tree(tree: Path) -> None:
     """The working tree's code, tests and project file, without caches or the environment."""
-    tree = work / "tree"
     if tree.exists():
         shutil.rmtree(tree)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
     for part in ("src", "tests"):
         shutil.copytree(ROOT / part, tree / part, ignore=ignore)
     shutil.copy2(ROOT / "pyproject.toml", tree / "pyproject.toml")
-    return tree
 
 
-def line_ranges(path: Path, names: tuple[str, ...]) -> list[str]:
-    """The lines of the named top-level functions and classes, as cosmic-ray's line filter reads them."""
-    found = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in names:
-            found[node.name] = f"{node.lineno}-{node.end_lineno}"
-    missing = sorted(set(names) - set(found))
+def fence_off(path: Path, keep: tuple[str, ...]) -> None:
+    """Mark every top-level function and class of `path` but `keep` as not to be mutated (mutmut's
+    `# pragma: no mutate start/end`), in the copy only."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found, fences = set(), []
+    for node in ast.parse("\n".join(lines)).body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if node.name in keep:
+            found.add(node.name)
+            continue
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        fences.append((first, node.end_lineno))
+    missing = sorted(set(keep) - found)
     if missing:
         raise SystemExit(f"{path}: no top-level {', '.join(missing)}; update TARGETS in scripts/mutation.py")
-    return list(found.values())
+    for first, last in reversed(fences):
+        lines[last:last] = ["# pragma: no mutate end"]
+        lines[first - 1:first - 1] = ["# pragma: no mutate start"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def config_text(name: str, target: Target, tree: Path) -> str:
-    lines = [
-        "[cosmic-ray]",
-        f'module-path = "{target.module}"',
-        f"timeout = {target.timeout}",
-        "excluded-modules = []",
-        f'test-command = "{target.command()}"',
-        "",
-        "[cosmic-ray.distributor]",
-        'name = "local"',
-        "",
-        "[cosmic-ray.filters.operators-filter]",
-        "exclude-operators = [" + ", ".join(f"'{op}'" for op in EXCLUDED_OPERATORS) + "]",
-    ]
+def setup_cfg(target: Target) -> str:
+    tests = "\n    ".join(target.tests)
+    return ("[mutmut]\n"
+            "source_paths=src/llamav\n"
+            f"only_mutate={target.module}\n"
+            f"pytest_add_cli_args_test_selection={tests}\n"
+            "pytest_add_cli_args=-p\n    no:cacheprovider\n")
+
+
+def results(tree: Path, env: dict[str, str]) -> dict[str, str]:
+    """mutant name -> mutmut's status."""
+    listed = subprocess.run(["mutmut", "results", "--all", "true"], cwd=tree, env=env, capture_output=True,
+                            text=True, check=True).stdout
+    return dict(re.findall(r"^\s+(\S+): (.+)$", listed, flags=re.MULTILINE))
+
+
+def mutate(name: str, target: Target, work: Path, children: int) -> str:
+    tree = work / name
+    copy_tree(tree)
     if target.functions:
-        ranges = ", ".join(f'"{r}"' for r in line_ranges(tree / target.module, target.functions))
-        lines += ["", "[cosmic-ray.filters.line-filter.lines]", f'"{target.module}" = [{ranges}]']
-    return "\n".join(lines) + "\n"
-
-
-def run(command: list[str], tree: Path, env: dict[str, str]) -> None:
-    print("+", " ".join(command), flush=True)
-    subprocess.run(command, cwd=tree, env=env, check=True)
-
-
-def summarize(name: str, session: Path, out: Path) -> tuple[int, int, int]:
-    """(killed, survived, not run); the survivors' diffs go to `out`."""
-    from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
-
-    killed = survived = pending = 0
-    survivors = []
-    with use_db(str(session), WorkDB.Mode.open) as db:
-        done = {job_id: result for job_id, result in db.results}
-        for item in db.work_items:
-            result = done.get(item.job_id)
-            if result is None:
-                pending += 1
-            elif result.worker_outcome == WorkerOutcome.SKIPPED:
-                continue
-            elif result.test_outcome == TestOutcome.SURVIVED:
-                survived += 1
-                mutation = item.mutations[0]
-                survivors.append(f"--- {mutation.operator_name} at line {mutation.start_pos[0]}\n{result.diff}")
-            elif result.worker_outcome in (WorkerOutcome.NORMAL, WorkerOutcome.ABNORMAL, WorkerOutcome.EXCEPTION):
-                # NORMAL with KILLED or INCOMPETENT (a mutant that cannot even run is caught);
-                # ABNORMAL/EXCEPTION: the worker itself died on the mutant.
-                killed += 1
-            else:
-                pending += 1
-    out.write_text("\n".join(survivors))
-    return killed, survived, pending
-
-
-def mutate(name: str, target: Target, tree: Path, work: Path) -> str:
-    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
-    config = work / f"{name}.toml"
-    session = work / f"{name}.sqlite"
-    config.write_text(config_text(name, target, tree))
-    session.unlink(missing_ok=True)
-    # The unmutated code must pass its tests, or every mutant would look killed.
-    print(f"== {name}: baseline", flush=True)
-    baseline = subprocess.run(target.command().split(), cwd=tree, env=env, capture_output=True, text=True)
-    if baseline.returncode != 0:
-        raise SystemExit(f"{name}: the tests fail on the unmutated code:\n{baseline.stdout[-3000:]}")
-    run(["cosmic-ray", "init", str(config), str(session)], tree, env)
-    run(["cr-filter-operators", str(session), str(config)], tree, env)
-    if target.functions:
-        run(["cr-filter-lines", str(session), "--config", str(config)], tree, env)
-    run(["cosmic-ray", "exec", str(config), str(session)], tree, env)
-    killed, survived, pending = summarize(name, session, work / f"{name}-survivors.txt")
-    total = killed + survived
+        fence_off(tree / target.module, target.functions)
+    (tree / "setup.cfg").write_text(setup_cfg(target))
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    print(f"== {name}: {target.module}", flush=True)
+    run = subprocess.run(["mutmut", "run", "--max-children", str(children)], cwd=tree, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"{name}: mutmut run failed ({run.returncode}):\n{run.stderr[-3000:]}")
+    status = results(tree, env)
+    killed = sum(s in KILLED for s in status.values())
+    survivors = sorted(m for m, s in status.items() if s in SURVIVED)
+    other = sorted({s for s in status.values() if s not in KILLED | SURVIVED})
+    diffs = [subprocess.run(["mutmut", "show", m], cwd=tree, env=env, capture_output=True, text=True).stdout
+             for m in survivors]
+    (work / f"{name}-survivors.txt").write_text("\n".join(diffs))
+    total = killed + len(survivors)
     score = 100.0 * killed / total if total else 100.0
-    return (f"{name:16} {target.module:36} {score:5.1f}%  killed {killed}, survived {survived}"
-            + (f", not run {pending}" if pending else ""))
+    return (f"{name:16} {target.module:36} {score:5.1f}%  killed {killed}, survived {len(survivors)}"
+            + (f" (also: {', '.join(other)})" if other else ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="*", help=f"some of: {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/llamav-mutation"), help="scratch folder")
+    parser.add_argument("--children", type=int, default=os.cpu_count() or 1, help="mutants tested at once")
     parser.add_argument("--list", action="store_true", help="list the targets and their tests, then stop")
     args = parser.parse_args()
     unknown = [t for t in args.targets if t not in TARGETS]
@@ -212,14 +181,13 @@ def main() -> None:
         for name in names:
             target = TARGETS[name]
             what = f"{target.module} ({', '.join(target.functions)})" if target.functions else target.module
-            print(f"{name}: {what}\n    {target.command()}")
+            print(f"{name}: {what}\n    pytest {' '.join(target.tests)}")
         return
-    if shutil.which("cosmic-ray") is None:
-        raise SystemExit("cosmic-ray is not installed: pip install -e '.[mutation]'")
+    if shutil.which("mutmut") is None:
+        raise SystemExit("mutmut is not installed: pip install -e '.[mutation]'")
     args.work.mkdir(parents=True, exist_ok=True)
-    tree = copy_tree(args.work)
-    lines = [mutate(name, TARGETS[name], tree, args.work) for name in names]
-    print("\n".join(["", "mutation score (killed / (killed + survived)):", *lines]))
+    lines = [mutate(name, TARGETS[name], args.work, args.children) for name in names]
+    print("\n".join(["", "mutation score, killed / (killed + survived):", *lines]))
     print(f"survivors' diffs: {args.work}/<target>-survivors.txt")
 
 

@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import binomtest
 
 from llamav.metrics import mean_ci, summarize
+from llamav.metrics._aggregate import summarize_group
 from llamav.records import NO_REFERENCE_CHAIN, Score
 
 
@@ -101,3 +102,14 @@ def test_each_metric_is_summarized_on_its_own():
     scores = [answer("a", 1.0), Score(sample_id="a", metric="roscoe", scale="unit", value=0.25)]
     assert [(s.metric, s.scale, s.mean) for s in summarize(scores)] == [("answer", "binary", 1.0),
                                                                        ("roscoe", "unit", 0.25)]
+
+
+def test_an_empty_group_is_a_unit_summary_with_nothing_in_it():
+    [summary] = [summarize_group("roscoe", "Maths", [])]
+    assert (summary.scale, summary.n, summary.scored, summary.failed, summary.mean) == ("unit", 0, 0, 0, None)
+    assert summary.interval == "Student's t, clipped to [0, 1]"
+
+
+def test_one_category_given_still_gets_its_own_summary_named_after_the_metric():
+    summaries = summarize([answer("a", 1.0), answer("b", 0.0)], {"a": "Maths", "b": "Maths"})
+    assert [(s.metric, s.group, s.n) for s in summaries] == [("answer", "all", 2), ("answer", "Maths", 2)]
