@@ -1,0 +1,294 @@
+"""The server's request guards, each at its limit and one past it, without a model: a request
+body goes through `parse_request` and `build_job`, exactly as `llamav serve` checks it before
+anything reaches the model's queue. (tests/test_serve.py drives the same guards over HTTP.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from serve_support import png_data_url
+
+from llamav.serve import APIError, Limits
+from llamav.serve._protocol import ChatJob, ReasonJob, build_job, decode_image_url, parse_request
+
+SERVED = "tiny-random"
+LIMITS = Limits(max_tokens=600, max_n=4, max_beams=3, max_image_pixels=1024)
+USER = [{"role": "user", "content": "Hello"}]
+
+
+def job(limits: Limits = LIMITS, **body) -> ChatJob | ReasonJob:
+    request = parse_request(json.dumps({"model": SERVED, "messages": USER, **body}).encode())
+    return build_job(request, limits, SERVED)
+
+
+def refusal(limits: Limits = LIMITS, raw: bytes | None = None, **body) -> APIError:
+    with pytest.raises(APIError) as refused:
+        if raw is not None:
+            parse_request(raw)
+        else:
+            job(limits, **body)
+    return refused.value
+
+
+def image_turn(text: str, *urls: str) -> list[dict]:
+    parts = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+    return [{"role": "user", "content": [*parts, {"type": "text", "text": text}]}]
+
+
+# -- token and choice limits ---------------------------------------------------------------------
+
+
+def test_max_tokens_at_the_limit_is_accepted_as_asked():
+    assert job(max_tokens=600).params.max_new_tokens == 600
+
+
+def test_max_tokens_one_past_the_limit_is_a_400_naming_it():
+    refused = refusal(max_tokens=601)
+    assert (refused.status, refused.param) == (400, "max_tokens")
+    assert refused.message == "max_tokens is 601; this server allows at most 600"
+
+
+def test_max_completion_tokens_is_held_to_the_same_limit_and_wins_over_max_tokens():
+    assert job(max_completion_tokens=600, max_tokens=5).params.max_new_tokens == 600
+    assert refusal(max_completion_tokens=601).param == "max_tokens"
+
+
+def test_no_token_limit_asked_gets_the_servers():
+    assert job().params.max_new_tokens == 600
+
+
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+def test_zero_tokens_is_refused(field):
+    assert refusal(**{field: 0}).param == field
+
+
+def test_n_at_the_limit_is_accepted_and_one_more_is_refused():
+    assert job(n=4, temperature=1.0).params.num_return_sequences == 4
+    refused = refusal(n=5)
+    assert (refused.param, refused.message) == ("n", "n is 5; this server allows at most 4")
+    assert refusal(n=0).param == "n"
+
+
+def test_greedy_choices_are_decoded_once_without_a_seed_and_sampled_ones_keep_theirs():
+    greedy = job(n=3, temperature=0, seed=7)
+    sampled = job(n=3, temperature=0.5, seed=7)
+    assert (greedy.n, greedy.params.num_return_sequences, greedy.params.seed) == (3, 1, None)
+    assert (sampled.params.num_return_sequences, sampled.params.seed, sampled.params.temperature) == (3, 7, 0.5)
+    assert job().params.temperature == 1.0  # OpenAI's default when none is given
+
+
+@pytest.mark.parametrize(("field", "accepted", "refused"), [
+    ("temperature", 2.0, 2.01), ("temperature", 0.0, -0.01), ("top_p", 1.0, 1.01), ("top_p", 0.01, 0.0),
+])
+def test_sampling_settings_hold_at_their_bounds_and_not_past_them(field, accepted, refused):
+    job(**{field: accepted})
+    assert refusal(**{field: refused}).param == field
+
+
+def test_top_p_is_passed_on_and_defaults_to_one():
+    assert (job(top_p=0.5).params.top_p, job().params.top_p) == (0.5, 1.0)
+
+
+def test_another_model_name_is_a_404():
+    refused = refusal(model="gpt-4o")
+    assert (refused.status, refused.code, refused.param) == (404, "model_not_found", "model")
+    assert refused.message == "the model 'gpt-4o' is not served here; this server serves 'tiny-random'"
+
+
+# -- the body ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"{not json", "the request body is not valid JSON"),
+    (b"\xff\xfe", "the request body is not valid JSON"),
+    (b"[1, 2]", "the request body must be a JSON object"),
+    (b'"text"', "the request body must be a JSON object"),
+])
+def test_a_malformed_body_is_a_400(raw, message):
+    refused = refusal(raw=raw)
+    assert refused.status == 400 and refused.message.startswith(message)
+
+
+def test_nesting_up_to_the_depth_limit_is_read_and_one_level_more_is_refused():
+    def nested(depth: int) -> bytes:  # the body object is level 1, each list one more
+        return json.dumps({"model": SERVED, "messages": USER, "user": "x",
+                           "logit_bias": {}}).encode()[:-1] + b', "stop": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+    assert refusal(raw=nested(65)).message == "the request body nests deeper than 64 levels"
+    with pytest.raises(APIError) as deep_but_allowed:
+        parse_request(nested(64))
+    assert "nests deeper" not in deep_but_allowed.value.message  # refused later, by its type only
+
+
+def test_a_body_deep_enough_to_exhaust_the_parser_is_the_same_400():
+    assert refusal(raw=b"[" * 100_000).message == "the request body nests deeper than 64 levels"
+
+
+def test_unknown_fields_are_named_in_order_and_the_first_is_the_param():
+    refused = refusal(zeta=1, alpha=2)
+    assert (refused.message, refused.param) == ("this server does not support the field(s) alpha, zeta", "alpha")
+
+
+def test_a_field_of_the_wrong_type_names_where_it_is():
+    refused = refusal(messages=[{"role": "robot", "content": "x"}])
+    assert refused.param == "messages.0.role" and refused.message.startswith("messages.0.role: ")
+    assert refusal(messages=[]).param == "messages"
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("logprobs", True), ("top_logprobs", 2), ("frequency_penalty", 0.5), ("presence_penalty", -1.0),
+    ("logit_bias", {"50256": -100}),
+])
+def test_a_field_that_asks_for_what_is_not_done_is_refused_and_its_neutral_value_accepted(field, value):
+    refused = refusal(**{field: value})
+    assert refused.param == field and refused.message.startswith(f"this server does not support {field} ")
+    neutral = {"logprobs": False, "top_logprobs": 0, "frequency_penalty": 0, "presence_penalty": 0, "logit_bias": {}}
+    job(**{field: neutral[field]})
+
+
+# -- images --------------------------------------------------------------------------------------
+
+
+def test_one_image_reaches_the_job_with_its_message_marked():
+    made = job(messages=image_turn("What is it?", png_data_url(size=(32, 32))))
+    assert made.image.size == (32, 32) and made.messages[0].has_image and made.messages[0].text == "What is it?"
+
+
+def test_two_images_in_one_request_are_refused():
+    refused = refusal(messages=image_turn("Compare", png_data_url(), png_data_url("blue")))
+    assert (refused.message, refused.param) == ("this server takes one image per request", "messages.0.content")
+
+
+def test_two_images_in_two_messages_are_refused_too():
+    messages = image_turn("One", png_data_url()) + image_turn("Two", png_data_url("blue"))
+    assert refusal(messages=messages).param == "messages.1.content"
+
+
+@pytest.mark.parametrize("role", ["system", "assistant"])
+def test_an_image_outside_a_user_message_is_refused(role):
+    messages = [{"role": role, "content": [{"type": "image_url", "image_url": {"url": png_data_url()}}]}, *USER]
+    assert refusal(messages=messages).message == "images go in user messages"
+
+
+def test_an_image_part_without_its_url_is_refused():
+    messages = [{"role": "user", "content": [{"type": "image_url"}]}]
+    assert refusal(messages=messages).message == "an image_url part needs image_url.url"
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("https://example.com/cat.png", "not a https URL: the server fetches nothing"),
+    ("cat.png", "not a relative URL"),
+    ("data:image/png,rawbytes", "a data URL must be base64"),
+    ("data:image/png;base64", "a data URL must be base64"),
+    ("data:image/png;base64,not base64!", "the data URL's base64 does not decode"),
+    ("data:image/png;base64,iVBORw0KGgo=x", "the data URL's base64 does not decode"),
+])
+def test_an_image_url_that_is_not_a_base64_data_url_is_a_400(url, message):
+    refused = refusal(messages=image_turn("Q?", url))
+    assert (refused.status, refused.param) == (400, "image_url") and message in refused.message
+
+
+def test_an_image_of_exactly_the_pixel_limit_is_accepted_and_one_pixel_row_more_refused():
+    data, picture = decode_image_url(png_data_url(size=(32, 32)), max_pixels=1024)
+    assert picture.size == (32, 32) and data.startswith(b"\x89PNG")
+    refused = refusal(messages=image_turn("Q?", png_data_url(size=(32, 33))))
+    assert "1,056 pixels" in refused.message and "the server's --max-image-pixels" in refused.message
+
+
+# -- roles, tools and formats ------------------------------------------------------------------
+
+
+def test_a_developer_message_is_a_system_message_and_a_tool_result_is_told_as_the_users():
+    messages = [{"role": "developer", "content": "Be brief."}, *USER,
+                {"role": "assistant", "content": None,
+                 "tool_calls": [{"id": "c1", "function": {"name": "add", "arguments": '{"a": 1}'}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "2"}]
+    made = job(messages=messages)
+    assert [(m.role, m.text) for m in made.messages] == [
+        ("system", "Be brief."), ("user", "Hello"), ("assistant", '{"name": "add", "arguments": {"a": 1}}'),
+        ("user", "Result of the function call: 2")]
+
+
+def test_a_tool_message_holding_an_image_is_refused():
+    messages = [*USER, {"role": "tool", "content": [{"type": "image_url", "image_url": {"url": png_data_url()}}]}]
+    assert refusal(messages=messages).message == "a tool message holds text only"
+
+
+TOOL = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+
+
+def test_tools_become_a_schema_and_a_system_message_and_auto_may_answer_text():
+    made = job(tools=[TOOL])
+    assert made.params.json_schema["properties"]["name"] == {"const": "add"}
+    assert made.messages[0].role == "system" and made.params.json_or_text is True
+    assert job(tools=[TOOL], tool_choice="required").params.json_or_text is False
+    assert job(tools=[TOOL], tool_choice="none").params.json_schema is None
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "mul"}}}, "tool_choice"),
+    ({"tools": [TOOL], "response_format": {"type": "json_object"}}, "response_format"),
+    ({"response_format": {"type": "json_object"}, "stop": ["x"]}, "stop"),
+    ({"response_format": {"type": "json_schema"}}, "response_format"),
+    ({"strategy": "beam"}, "protocol"),
+    ({"beams": 2}, "protocol"),
+])
+def test_settings_that_do_not_go_together_are_refused_naming_one(body, param):
+    assert refusal(**body).param == param
+
+
+def test_response_formats_become_the_schema_asked():
+    assert job(response_format={"type": "json_object"}).params.json_schema == {"type": "object"}
+    assert job(response_format={"type": "text"}).params.json_schema is None
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    asked = job(response_format={"type": "json_schema", "json_schema": {"name": "v", "schema": schema}})
+    assert asked.params.json_schema == schema
+
+
+def test_empty_stop_strings_are_dropped_and_one_string_is_a_list_of_one():
+    assert job(stop=["", "END"]).params.stop == ("END",)
+    assert job(stop="END").params.stop == ("END",)
+
+
+# -- reasoning requests ------------------------------------------------------------------------
+
+
+def reasoning(**body) -> ReasonJob:
+    body.setdefault("beams", 2)  # the default of 4 is past this server's 3
+    return job(messages=image_turn("How many circles? Choices: (A) 1 (B) 2", png_data_url()), protocol="llamav-o1",
+               **body)
+
+
+def test_a_reasoning_request_becomes_a_sample_with_its_choices_and_settings():
+    made = reasoning(seed=3, max_tokens=20, beams=3)
+    assert made.sample.options == ["1", "2"] and made.sample.answer_type == "choice"
+    assert made.settings == {"protocol": "llamav-o1", "strategy": "beam", "beams": 3, "seed": 3, "temperature": None,
+                             "top_p": None, "max_new_tokens": 20}
+    assert job(Limits(max_beams=4), messages=image_turn("Q?", png_data_url()), protocol="direct").settings["beams"] == 4
+
+
+def test_beams_at_the_limit_are_accepted_and_one_more_refused():
+    assert reasoning(beams=3).settings["beams"] == 3
+    with pytest.raises(APIError) as refused:
+        reasoning(beams=4)
+    assert (refused.value.param, refused.value.message) == ("beams", "beams is 4; this server allows at most 3")
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"strategy": "nucleus"}, "strategy"),
+    ({"stop": ["x"]}, "stop"),
+    ({"tools": [TOOL]}, "tools"),
+    ({"response_format": {"type": "json_object"}}, "response_format"),
+])
+def test_a_reasoning_request_refuses_what_only_plain_chat_takes(body, param):
+    with pytest.raises(APIError) as refused:
+        reasoning(**body)
+    assert refused.value.param == param
+
+
+def test_a_reasoning_request_needs_one_user_message_with_an_image_and_a_question():
+    for messages in (USER, image_turn("   ", png_data_url()), [*image_turn("Q?", png_data_url()), *USER]):
+        assert refusal(messages=messages, protocol="direct", beams=2).param == "messages"
+    assert refusal(messages=image_turn("Q?", png_data_url()), protocol="tree-of-thought").param == "protocol"
