@@ -35,15 +35,18 @@ class JSONGrammar:
         if self._compiler is None:
             self._compiler = self._build_compiler()
         try:
-            # Plain JSON Schema semantics (strict_mode=False: unlisted properties are allowed unless
-            # the schema says otherwise) and compact JSON, so no token is spent on free whitespace.
+            # Strict semantics, as OpenAI's structured outputs and vLLM (xgrammar's default): a
+            # property the schema does not list is not generated unless it says
+            # `additionalProperties: true`. Left open, a small model goes on inventing keys and
+            # never closes the object (instructor's and langchain's schemas leave it open).
+            # Compact JSON, so no token is spent on free whitespace.
             text = json.dumps(schema)
             if or_text:
-                document = xgrammar.Grammar.from_json_schema(text, any_whitespace=False, strict_mode=False)
+                document = xgrammar.Grammar.from_json_schema(text, any_whitespace=False, strict_mode=True)
                 compiled = self._compiler.compile_grammar(
                     xgrammar.Grammar.union(xgrammar.Grammar.from_regex(r"[^{][\s\S]*"), document))
             else:  # the compiler caches what it compiled by the schema's text: a judge's schema compiles once
-                compiled = self._compiler.compile_json_schema(text, any_whitespace=False, strict_mode=False)
+                compiled = self._compiler.compile_json_schema(text, any_whitespace=False, strict_mode=True)
         except Exception as exc:  # xgrammar raises RuntimeError/ValueError for schemas it refuses
             raise ValueError(f"unsupported JSON schema: {exc}") from None
         return [_BanTokens(self._banned), LogitsProcessor(compiled)]
