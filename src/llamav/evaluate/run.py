@@ -19,17 +19,18 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from llamav.bench import SourceError, load_source
+from llamav.evaluate import ranks
 from llamav.evaluate.config import CHAIN_METRICS, EvaluationError, RunConfig
-from llamav.evaluate.execution import MakeReasoner, executor_for
+from llamav.evaluate.execution import Executor, InProcess, MakeReasoner, executor_for
 from llamav.evaluate.keys import GenerationKey, prediction_hash, score_key, scorer_hash
-from llamav.evaluate.store import Store
+from llamav.evaluate.store import Store, StoreError
 from llamav.metrics import JudgeCache, LLMJudge, ScoreConfig, build_scorers, default_cache_path
 from llamav.models import MeteredModel, load_model
 from llamav.reasoning import Reasoner
@@ -38,6 +39,9 @@ from llamav.records import Cost, Prediction, Sample, Score, SkippedSample
 # Scores of this many samples are computed and committed together: big enough for ROSCOE-SA to
 # embed in full batches, small enough that a crash costs seconds.
 SCORE_CHUNK = 32
+
+# How often a run waiting for predictions another process is making looks at the store again.
+CLAIM_POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -138,28 +142,70 @@ def generate_missing(
 ) -> Generated:
     """Every sample's prediction: from the store where it has one, made (and committed batch by
     batch) where it does not. Failed predictions are kept as they are unless `retry_failed`.
-    `workers`, `threads` and `concurrent_calls` pick the executor (`execution.executor_for`)."""
+    `workers`, `threads` and `concurrent_calls` pick the executor (`execution.executor_for`).
+
+    The store is a work queue shared with any other process running on it: the missing
+    predictions are claimed first, and those another live process has claimed are waited for and
+    read, not made again (taken over if that process dies or gives them up)."""
+    attempts = store.attempts(key, samples)  # first: a row added after this was made by someone else
     have = store.predictions(key, samples)
     todo = [s for s in samples if s.id not in have or (retry_failed and have[s.id].error)]
     if on_done is not None:
         on_done(len(samples) - len(todo))
     result = Generated(predictions={s.id: have[s.id] for s in samples if s.id in have})
+    make = partial(_make, store, key, make_reasoner, result, batch_size=batch_size, workers=workers,
+                   threads=threads, concurrent_calls=concurrent_calls, on_done=on_done)
+    claimed = store.claim(key, todo, attempts)
+    make(claimed.mine, later=False)
+    while claimed.held or claimed.done:
+        if claimed.done:
+            found = store.predictions(key, claimed.done)
+            result.predictions.update((s.id, found[s.id]) for s in claimed.done)
+            if on_done is not None:
+                on_done(len(claimed.done))
+        if claimed.held:
+            time.sleep(CLAIM_POLL_SECONDS)
+        claimed = store.claim(key, claimed.held, attempts)
+        if claimed.mine:  # given up or left by a dead process: this one makes them
+            make(claimed.mine, later=True)
+    return result
+
+
+def _make(
+    store: Store, key: GenerationKey, make_reasoner: MakeReasoner, result: Generated, samples: list[Sample], *,
+    later: bool, batch_size: int, workers: int, threads: int | None, concurrent_calls: bool,
+    on_done: Callable[[int], None] | None,
+) -> None:
+    """Make the predictions of `samples` (claimed by this process), committing batch by batch;
+    the claims of any not made (an error, Ctrl-C) are given back. The first call runs even with
+    nothing to make: under torchrun that is how the other ranks hear the plan. They hear it once,
+    so a `later` call (samples taken over from another process) is made by rank 0 alone."""
+    todo = list(samples)
     if batch_size > 1:
         # A batched call lasts as long as its longest answer. Questions of one category and of
         # similar length tend to get answers of similar length, so batching them together keeps a
         # short answer from waiting on a long one (docs/performance.md measures it).
         todo.sort(key=lambda s: (s.category or "", len(s.question), s.id))
     groups = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
-    executor = executor_for(workers, threads, concurrent_calls, len(groups))
-    for group, made in executor.run(groups, make_reasoner):
-        store.add_predictions(key, list(zip(group, made)))
-        for sample, prediction in zip(group, made):
-            result.predictions[sample.id] = prediction
-            result.cost = result.cost + prediction.cost
-            result.made += 1
-        if on_done is not None:
-            on_done(len(group))
-    return result
+    if later and ranks.active():
+        executor: Executor = InProcess()
+    else:
+        executor = executor_for(workers, threads, concurrent_calls, len(groups))
+    made_ids: set[str] = set()
+    try:
+        for group, made in executor.run(groups, make_reasoner):
+            store.add_predictions(key, list(zip(group, made)))
+            for sample, prediction in zip(group, made):
+                result.predictions[sample.id] = prediction
+                result.cost = result.cost + prediction.cost
+                result.made += 1
+                made_ids.add(sample.id)
+            if on_done is not None:
+                on_done(len(group))
+    finally:
+        left = [s for s in todo if s.id not in made_ids]
+        with suppress(StoreError):  # the store failing is what is being reported; the claims die with us
+            store.release(key, left)
 
 
 # -- 3. score ------------------------------------------------------------------------------------
