@@ -215,7 +215,7 @@ def test_a_full_queue_answers_429_with_retry_after_and_serves_the_rest(client):
 
     def ask() -> None:
         try:
-            chat(client, messages=[{"role": "user", "content": "Tell a long story"}], max_tokens=80, temperature=0)
+            chat(client, messages=[{"role": "user", "content": "Tell a long story"}], max_tokens=300, temperature=0)
             outcomes.append(200)
         except openai.RateLimitError as exc:
             outcomes.append((429, exc.response.headers.get("retry-after"), exc.body["code"]))
