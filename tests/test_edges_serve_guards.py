@@ -22,12 +22,14 @@ def job(limits: Limits = LIMITS, **body) -> ChatJob | ReasonJob:
     return build_job(request, limits, SERVED)
 
 
-def refusal(limits: Limits = LIMITS, raw: bytes | None = None, **body) -> APIError:
+def refusal(limits: Limits = LIMITS, raw: bytes | None = None, status: int = 400, **body) -> APIError:
+    """The refusal of a request, checked to be a `status` (400 unless said)."""
     with pytest.raises(APIError) as refused:
         if raw is not None:
             parse_request(raw)
         else:
             job(limits, **body)
+    assert refused.value.status == status
     return refused.value
 
 
@@ -91,8 +93,8 @@ def test_top_p_is_passed_on_and_defaults_to_one():
 
 
 def test_another_model_name_is_a_404():
-    refused = refusal(model="gpt-4o")
-    assert (refused.status, refused.code, refused.param) == (404, "model_not_found", "model")
+    refused = refusal(model="gpt-4o", status=404)
+    assert (refused.code, refused.param) == ("model_not_found", "model")
     assert refused.message == "the model 'gpt-4o' is not served here; this server serves 'tiny-random'"
 
 
@@ -172,27 +174,36 @@ def test_an_image_outside_a_user_message_is_refused(role):
 
 
 def test_an_image_part_without_its_url_is_refused():
-    messages = [{"role": "user", "content": [{"type": "image_url"}]}]
-    assert refusal(messages=messages).message == "an image_url part needs image_url.url"
+    messages = [*USER, {"role": "user", "content": [{"type": "image_url"}]}]
+    refused = refusal(messages=messages)
+    assert (refused.message, refused.param) == ("an image_url part needs image_url.url", "messages.1.content")
+
+
+FETCHES_NOTHING = "URL: the server fetches nothing (send data:image/png;base64,...)"
+NOT_BASE64 = "image_url: a data URL must be base64, e.g. data:image/png;base64,..."
+NO_DECODE = "image_url: the data URL's base64 does not decode"
 
 
 @pytest.mark.parametrize(("url", "message"), [
-    ("https://example.com/cat.png", "not a https URL: the server fetches nothing"),
-    ("cat.png", "not a relative URL"),
-    ("data:image/png,rawbytes", "a data URL must be base64"),
-    ("data:image/png;base64", "a data URL must be base64"),
-    ("data:image/png;base64,not base64!", "the data URL's base64 does not decode"),
-    ("data:image/png;base64,iVBORw0KGgo=x", "the data URL's base64 does not decode"),
+    ("https://example.com/cat.png", f"image_url must be a base64 data: URL, not a https {FETCHES_NOTHING}"),
+    ("ftp://host:21/cat.png", f"image_url must be a base64 data: URL, not a ftp {FETCHES_NOTHING}"),
+    ("cat.png", f"image_url must be a base64 data: URL, not a relative {FETCHES_NOTHING}"),
+    ("data:image/png,rawbytes", NOT_BASE64),
+    ("data:image/png;base64", NOT_BASE64),
+    ("data:image/png;base64,not base64!", NO_DECODE),
+    ("data:image/png;base64,iVBORw0KGgo=x", NO_DECODE),
+    ("data:image/png;base64,iVBO,Rw0K", NO_DECODE),
 ])
 def test_an_image_url_that_is_not_a_base64_data_url_is_a_400(url, message):
     refused = refusal(messages=image_turn("Q?", url))
-    assert (refused.status, refused.param) == (400, "image_url") and message in refused.message
+    assert (refused.param, refused.message) == ("image_url", message)
 
 
 def test_an_image_of_exactly_the_pixel_limit_is_accepted_and_one_pixel_row_more_refused():
     data, picture = decode_image_url(png_data_url(size=(32, 32)), max_pixels=1024)
     assert picture.size == (32, 32) and data.startswith(b"\x89PNG")
     refused = refusal(messages=image_turn("Q?", png_data_url(size=(32, 33))))
+    assert refused.param == "image_url" and refused.message.startswith("image_url: ")
     assert "1,056 pixels" in refused.message and "the server's --max-image-pixels" in refused.message
 
 
@@ -203,16 +214,28 @@ def test_a_developer_message_is_a_system_message_and_a_tool_result_is_told_as_th
     messages = [{"role": "developer", "content": "Be brief."}, *USER,
                 {"role": "assistant", "content": None,
                  "tool_calls": [{"id": "c1", "function": {"name": "add", "arguments": '{"a": 1}'}}]},
-                {"role": "tool", "tool_call_id": "c1", "content": "2"}]
+                {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "2"},
+                                                                    {"type": "text", "text": "(exact)"}]},
+                {"role": "assistant", "content": "Two.",
+                 "tool_calls": [{"function": {"name": "add", "arguments": "not json"}}]},
+                {"role": "assistant", "content": None},
+                {"role": "user", "content": [{"type": "text", "text": "Look:"}, {"type": "text"},
+                                             {"type": "image_url", "image_url": {"url": png_data_url()}}]}]
     made = job(messages=messages)
-    assert [(m.role, m.text) for m in made.messages] == [
-        ("system", "Be brief."), ("user", "Hello"), ("assistant", '{"name": "add", "arguments": {"a": 1}}'),
-        ("user", "Result of the function call: 2")]
+    assert [(m.role, m.text, m.has_image) for m in made.messages] == [
+        ("system", "Be brief.", False), ("user", "Hello", False),
+        ("assistant", '{"name": "add", "arguments": {"a": 1}}', False),
+        ("user", "Result of the function call: 2\n(exact)", False),
+        ("assistant", 'Two.\n{"name": "add", "arguments": "not json"}', False),
+        ("assistant", "", False), ("user", "Look:\n", True)]
+    assert made.image.size == (32, 32)
 
 
 def test_a_tool_message_holding_an_image_is_refused():
-    messages = [*USER, {"role": "tool", "content": [{"type": "image_url", "image_url": {"url": png_data_url()}}]}]
-    assert refusal(messages=messages).message == "a tool message holds text only"
+    messages = [*USER, {"role": "tool", "content": [{"type": "text", "text": "x"},
+                                                    {"type": "image_url", "image_url": {"url": png_data_url()}}]}]
+    refused = refusal(messages=messages)
+    assert (refused.message, refused.param) == ("a tool message holds text only", "messages")
 
 
 TOOL = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
@@ -226,17 +249,37 @@ def test_tools_become_a_schema_and_a_system_message_and_auto_may_answer_text():
     assert job(tools=[TOOL], tool_choice="none").params.json_schema is None
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"tool_choice": "required"}, "tool_choice"),
-    ({"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "mul"}}}, "tool_choice"),
-    ({"tools": [TOOL], "response_format": {"type": "json_object"}}, "response_format"),
-    ({"response_format": {"type": "json_object"}, "stop": ["x"]}, "stop"),
-    ({"response_format": {"type": "json_schema"}}, "response_format"),
-    ({"strategy": "beam"}, "protocol"),
-    ({"beams": 2}, "protocol"),
+@pytest.mark.parametrize(("body", "param", "message"), [
+    ({"tool_choice": "required"}, "tool_choice", "tool_choice needs tools"),
+    ({"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "mul"}}}, "tool_choice",
+     "tool_choice names 'mul', which is not among the tools"),
+    ({"tools": [TOOL], "response_format": {"type": "json_object"}}, "response_format",
+     "tools and a JSON response_format do not go together: a reply is a call or a document"),
+    ({"response_format": {"type": "json_object"}, "stop": ["x"]}, "stop",
+     "stop does not go with a JSON response_format or tools: the schema decides where the reply ends"),
+    ({"tools": [TOOL], "tool_choice": "required", "stop": ["x"]}, "stop",
+     "stop does not go with a JSON response_format or tools: the schema decides where the reply ends"),
+    ({"response_format": {"type": "json_schema"}}, "response_format",
+     "response_format json_schema needs its json_schema.schema"),
+    ({"strategy": "beam"}, "protocol",
+     "strategy and beams go with a reasoning protocol (protocol: llamav-o1, llava-cot or direct)"),
+    ({"beams": 2}, "protocol",
+     "strategy and beams go with a reasoning protocol (protocol: llamav-o1, llava-cot or direct)"),
 ])
-def test_settings_that_do_not_go_together_are_refused_naming_one(body, param):
-    assert refusal(**body).param == param
+def test_settings_that_do_not_go_together_are_refused_naming_one(body, param, message):
+    refused = refusal(**body)
+    assert (refused.param, refused.message) == (param, message)
+
+
+def test_tool_choice_none_needs_no_tools_and_a_named_choice_narrows_them_to_one():
+    assert job(tool_choice="none").params.json_schema is None
+    second = {"type": "function", "function": {"name": "mul", "description": "Multiply."}}
+    named = job(tools=[TOOL, second], tool_choice={"type": "function", "function": {"name": "mul"}})
+    assert named.params.json_schema["properties"]["name"] == {"const": "mul"} and named.tools.required
+    assert "mul: Multiply." in named.messages[0].text and "add" not in named.messages[0].text
+    both = job(tools=[TOOL, second])
+    assert [c["properties"]["name"]["const"] for c in both.params.json_schema["anyOf"]] == ["add", "mul"]
+    assert both.tools is not None and both.messages[0].text == both.tools.instructions()
 
 
 def test_response_formats_become_the_schema_asked():
@@ -262,33 +305,55 @@ def reasoning(**body) -> ReasonJob:
 
 
 def test_a_reasoning_request_becomes_a_sample_with_its_choices_and_settings():
-    made = reasoning(seed=3, max_tokens=20, beams=3)
-    assert made.sample.options == ["1", "2"] and made.sample.answer_type == "choice"
+    made = reasoning(seed=3, max_tokens=20, beams=3, n=2)
+    assert made.sample.options == ["1", "2"] and made.sample.answer_type == "choice" and made.n == 2
+    assert (made.sample.steps, made.sample.final_answer, made.sample.source) == ([], "", "serve")
+    assert made.sample.question == "How many circles? Choices: (A) 1 (B) 2" and made.sample.image.startswith(b"\x89PNG")
+    assert made.sample.id.startswith("req-") and len(made.sample.id) == 16
     assert made.settings == {"protocol": "llamav-o1", "strategy": "beam", "beams": 3, "seed": 3, "temperature": None,
                              "top_p": None, "max_new_tokens": 20}
-    assert job(Limits(max_beams=4), messages=image_turn("Q?", png_data_url()), protocol="direct").settings["beams"] == 4
+    plain = job(Limits(max_beams=4), messages=image_turn("What is it?", png_data_url()), protocol="direct")
+    assert (plain.settings["beams"], plain.settings["seed"], plain.settings["strategy"]) == (4, 0, "beam")
+    assert (plain.sample.options, plain.sample.answer_type) == (None, "text")
+    assert reasoning(response_format={"type": "text"}).settings["protocol"] == "llamav-o1"
 
 
 def test_beams_at_the_limit_are_accepted_and_one_more_refused():
     assert reasoning(beams=3).settings["beams"] == 3
     with pytest.raises(APIError) as refused:
         reasoning(beams=4)
-    assert (refused.value.param, refused.value.message) == ("beams", "beams is 4; this server allows at most 3")
+    assert (refused.value.status, refused.value.param, refused.value.message) == (
+        400, "beams", "beams is 4; this server allows at most 3")
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"strategy": "nucleus"}, "strategy"),
-    ({"stop": ["x"]}, "stop"),
-    ({"tools": [TOOL]}, "tools"),
-    ({"response_format": {"type": "json_object"}}, "response_format"),
+@pytest.mark.parametrize(("body", "param", "message"), [
+    ({"strategy": "nucleus"}, "strategy", "unknown decoding strategy 'nucleus'; known: "),
+    ({"stop": ["x"]}, "stop", "stop applies to plain chat; a reasoning protocol sets its own stops"),
+    ({"tools": [TOOL]}, "tools", "tools apply to plain chat, not to a reasoning protocol"),
+    ({"response_format": {"type": "json_object"}}, "response_format",
+     "response_format applies to plain chat, not to a reasoning protocol"),
 ])
-def test_a_reasoning_request_refuses_what_only_plain_chat_takes(body, param):
+def test_a_reasoning_request_refuses_what_only_plain_chat_takes(body, param, message):
     with pytest.raises(APIError) as refused:
         reasoning(**body)
-    assert refused.value.param == param
+    assert (refused.value.status, refused.value.param) == (400, param)
+    assert refused.value.message.startswith(message)
+
+
+ONE_MESSAGE = "a reasoning protocol takes one user message: the question with its image"
 
 
 def test_a_reasoning_request_needs_one_user_message_with_an_image_and_a_question():
-    for messages in (USER, image_turn("   ", png_data_url()), [*image_turn("Q?", png_data_url()), *USER]):
-        assert refusal(messages=messages, protocol="direct", beams=2).param == "messages"
-    assert refusal(messages=image_turn("Q?", png_data_url()), protocol="tree-of-thought").param == "protocol"
+    for messages, message in ((USER, ONE_MESSAGE), ([*image_turn("Q?", png_data_url()), *USER], ONE_MESSAGE),
+                              (image_turn("   ", png_data_url()), "the question is empty")):
+        refused = refusal(messages=messages, protocol="direct", beams=2)
+        assert (refused.param, refused.message) == ("messages", message)
+    refused = refusal(messages=image_turn("Q?", png_data_url()), protocol="tree-of-thought")
+    assert refused.param == "protocol" and refused.message.startswith("unknown reasoning protocol 'tree-of-thought'; known: ")
+    assert "llamav-o1" in refused.message
+
+
+def test_several_unsupported_fields_are_named_together_in_the_models_order():
+    refused = refusal(logit_bias={"1": 1.0}, logprobs=True)
+    assert refused.message == "this server does not support logprobs, logit_bias (send it unset, false or 0)"
+    assert refused.param == "logprobs"
