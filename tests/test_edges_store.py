@@ -96,25 +96,28 @@ def test_a_score_batch_that_fails_halfway_commits_none_of_its_rows(tmp_path):
 
 
 @pytest.mark.parametrize(("reason", "advice"), [
-    ("database or disk is full", "the disk is full; free space and run again (everything committed so far is kept)"),
-    ("attempt to write a readonly database", "check that its folder exists and is writable, or pass another --store"),
-    ("database disk image is malformed", "the file is damaged or is not a llamav store; move it aside"),
-    ("something else went wrong", "pass another --store, or move this one aside"),
+    ("database or disk is full", "the disk is full"),
+    ("attempt to write a readonly database", "writable"),
+    ("database disk image is malformed", "damaged"),
+    ("something else went wrong", "pass another --store"),
 ])
-def test_sqlites_reason_is_told_with_what_to_do(tmp_path, reason, advice):
+def test_sqlites_reason_is_told_in_one_line_with_what_to_do(tmp_path, reason, advice):
     path = tmp_path / "s.db"
     Store(path).close()
     refuse_inserts(path, "predictions", "s0", reason)
     with Store(path) as store, pytest.raises(StoreError) as failed:
         store.add_predictions(KEY, [(sample(0), prediction(0))])
-    assert str(failed.value).startswith(f"store {path}: {reason}; {advice}")
-    assert "\n" not in str(failed.value)
+    message = str(failed.value)
+    assert message.startswith(f"store {path}: {reason}; ") and "\n" not in message
+    assert advice in message.split("; ", 1)[1]
 
 
 def test_a_store_whose_folder_cannot_be_made_is_one_line(tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(StoreError, match=r"^store .*file/s\.db: cannot create its folder \(File exists\)$"):
+    with pytest.raises(StoreError) as refused:
         Store(tmp_path / "file" / "s.db")
+    assert str(refused.value).startswith(f"store {tmp_path / 'file' / 's.db'}: cannot create its folder (")
+    assert "\n" not in str(refused.value)
 
 
 def test_a_new_store_makes_its_folders_and_is_in_wal_mode(tmp_path):
