@@ -100,7 +100,10 @@ def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
     reason = str(exc)
     if "malformed" in reason or "not a database" in reason:
         advice = "the file is damaged or is not a llamav store; move it aside (or pass another --store) and run again"
-    elif "unable to open" in reason or "readonly" in reason or "read-only" in reason:
+    elif "readonly" in reason or "read-only" in reason:
+        advice = ("it is read-only here (a finished run is still read back and reported); to add to it, make the "
+                  "file and its folder writable, or copy it elsewhere and pass --store COPY")
+    elif "unable to open" in reason:
         advice = "check that its folder exists and is writable, or pass another --store"
     elif "full" in reason:
         advice = "the disk is full; free space and run again (everything committed so far is kept)"
@@ -150,7 +153,10 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"store {self.path}: cannot create its folder ({exc.strerror})") from None
+            in_the_way = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+            reason = f"{in_the_way} is a file" if in_the_way else exc.strerror
+            raise StoreError(f"store {self.path}: cannot create its folder ({reason}); "
+                             "give a --store in a folder that exists or can be created") from None
         try:
             self._db = self._open_writable()
         except sqlite3.Error as exc:
