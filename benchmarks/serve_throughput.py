@@ -1,6 +1,6 @@
 """Throughput of `llamav serve` and of the `openai:` backend, on this machine.
 
-    python benchmarks/serve_throughput.py [--requests 48] [--latency 0.5] [--serve-latency 2.0]
+    python benchmarks/serve_throughput.py [--requests 48] [--latency 0.5] [--serve-latency 2.0] [--streaming-only]
 
 1. `llamav serve --model tiny-random`, batched (`--max-batch 16`) and one request at a time
    (`--max-batch 1`): requests/s and p50/p95 latency at concurrency 1, 4 and 16 (the official
@@ -11,6 +11,9 @@
    requests/s as a share of the bound concurrency / latency. Two servers: a bare stub that only
    sleeps (the backend's own overhead), and `llamav serve --model tiny-random` in fault mode with
    only a latency (the model's time comes on top, so the share is lower by that much).
+3. Token streaming: a streamed chat of 256 new tokens (tiny-random, greedy, one request at a time):
+   when the first piece of text arrives against when the reply is done (the first must come in
+   under 10% of the total, issue 22).
 
 Prints markdown tables (docs/performance.md holds the measured ones).
 """
@@ -75,6 +78,35 @@ def server_rows(batched: bool, requests: int, workdir: Path) -> list[tuple]:
     finally:
         server.close()
     return rows
+
+
+def streaming_rows(workdir: Path, repeats: int = 5, tokens: int = 256) -> list[tuple]:
+    """(repeat, seconds to the first text chunk, seconds to the end, content chunks) of a streamed
+    chat of `tokens` new tokens."""
+    server = Server(["--model", MODEL, "--max-tokens", str(tokens)], workdir / "streaming.log")
+    client = openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0, timeout=300)
+    rows = []
+    try:
+        for repeat in range(repeats + 1):  # the first is a warm-up
+            started = time.perf_counter()
+            first, pieces = None, 0
+            for chunk in client.chat.completions.create(model=MODEL, max_tokens=tokens, temperature=0, stream=True,
+                                                        messages=[{"role": "user", "content": f"Story {repeat}"}]):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    first = first if first is not None else time.perf_counter() - started
+                    pieces += 1
+            if repeat:
+                rows.append((repeat, first, time.perf_counter() - started, pieces))
+    finally:
+        server.close()
+    return rows
+
+
+def print_streaming(rows: list[tuple]) -> None:
+    print("\n| streamed request | first chunk s | total s | first / total | content chunks |")
+    print("|---|---|---|---|---|")
+    for repeat, first, total, pieces in rows:
+        print(f"| {repeat} | {first:.3f} | {total:.3f} | {first / total:.1%} | {pieces} |")
 
 
 def backend_rows(latency: float, samples: int, base_url: str, label: str) -> list[tuple]:
@@ -143,11 +175,15 @@ def main() -> None:
     parser.add_argument("--serve-latency", type=float, default=2.0,
                         help="seconds llamav serve adds per request (fault mode) on top of the model's time")
     parser.add_argument("--samples", type=int, default=64, help="samples for the backend rows")
+    parser.add_argument("--streaming-only", action="store_true", help="only the token-streaming rows")
     args = parser.parse_args()
     print(f"# {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        print_streaming(streaming_rows(workdir))
+        if args.streaming_only:
+            return
         rows = server_rows(True, args.requests, workdir) + server_rows(False, args.requests, workdir)
         print("\n| server | concurrency | requests | requests/s | p50 s | p95 s | mean batch |")
         print("|---|---|---|---|---|---|---|")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import httpx
 import jsonschema
@@ -65,6 +66,44 @@ def test_a_streamed_completion_has_the_same_text_and_ends_with_usage(client):
     assert len(chunks) > 3 and text == whole.choices[0].message.content
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 12
+
+
+def streamed_story(client) -> tuple[list[float], float, str, str]:
+    """(arrival of each text chunk, total seconds, text, finish reason) of a streamed 256-token reply."""
+    started = time.perf_counter()
+    arrivals, text, finish = [], "", None
+    for chunk in chat(client, messages=[{"role": "user", "content": "Tell a long story"}], max_tokens=256,
+                      temperature=0, stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.perf_counter() - started)
+            text += chunk.choices[0].delta.content
+        if chunk.choices and chunk.choices[0].finish_reason:
+            finish = chunk.choices[0].finish_reason
+    return arrivals, time.perf_counter() - started, text, finish
+
+
+def test_tokens_leave_as_they_are_decoded(client):
+    # Issue 22.7: the first piece of text arrives long before the last of 256 tokens is decoded.
+    # Best of three, after a warm-up: on a shared CPU one request can stall anywhere.
+    whole = chat(client, messages=[{"role": "user", "content": "Tell a long story"}], max_tokens=256, temperature=0)
+    tries = [streamed_story(client) for _ in range(3)]
+    for arrivals, _, text, finish in tries:
+        assert text == whole.choices[0].message.content and finish == whole.choices[0].finish_reason == "length"
+        assert len(arrivals) > 100  # pieces, not one block at the end
+    assert min(arrivals[0] / total for arrivals, total, _, _ in tries) < 0.1
+
+
+@pytest.mark.parametrize("ask", [
+    {"temperature": 1.0, "seed": 3, "stop": ["a"]},
+    {"temperature": 0, "response_format": {"type": "json_schema", "json_schema": {"name": "v", "schema": {
+        "type": "object", "properties": {"same": {"type": "boolean"}}, "required": ["same"]}}}},
+])
+def test_a_streamed_reply_is_the_unstreamed_reply(client, ask):
+    messages = [{"role": "user", "content": "x"}]
+    whole = chat(client, messages=messages, max_tokens=40, **ask).choices[0]
+    chunks = [c.choices[0] for c in chat(client, messages=messages, max_tokens=40, stream=True, **ask) if c.choices]
+    assert "".join(c.delta.content or "" for c in chunks) == whole.message.content
+    assert chunks[-1].finish_reason == whole.finish_reason == "stop"
 
 
 def test_n_gives_n_sampled_choices_fixed_by_the_seed(client):

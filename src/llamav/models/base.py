@@ -82,11 +82,14 @@ class Capabilities:
     - `concurrent_calls`: each call is an independent request (an HTTP API) on a thread-safe
       client, so callers run several at once, at most `concurrency`. Local models hold state and
       run one call at a time.
+    - `stream`: `generate_stream(messages, image, params, on_text)` hands out the text of one
+      continuation piece by piece as it is decoded (what a chat UI shows as it comes).
     """
 
     batch: bool = False
     concurrent_calls: bool = False
     concurrency: int = 1
+    stream: bool = False
 
 
 @runtime_checkable

@@ -19,6 +19,7 @@ import hashlib
 import inspect
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,10 @@ __all__ = ["HFModel", "ModelLoadError", "chat_conversation", "context_length", "
 
 Request = tuple[list[Message], Any]
 
-# What every transformers model here can do: decode several chats in one padded call; one call at
-# a time (the model, its caches and its grammar compiler are state).
-HF_CAPABILITIES = Capabilities(batch=True)
+# What every transformers model here can do: decode several chats in one padded call, or one chat
+# handing out its text as it is decoded; one call at a time (the model, its caches and its grammar
+# compiler are state).
+HF_CAPABILITIES = Capabilities(batch=True, stream=True)
 
 # The weight files whose names, sizes and times fingerprint a local checkpoint (see `endpoint`).
 _WEIGHTS = ("*.safetensors", "*.bin", "*.gguf", "*.pt", "config.json")
@@ -154,6 +156,16 @@ class HFModel:
         [completion] = self._generate([(messages, image)], params)
         return completion
 
+    def generate_stream(self, messages: list[Message], image: Any | None, params: GenerateParams,
+                        on_text: Callable[[str], None]) -> Completion:
+        """As `generate` for one continuation, calling `on_text` with each new piece of its text as
+        decoding makes it. The pieces join to the text without its stop string (what a client is
+        shown), so text that may begin a stop string is held back until it is known not to."""
+        if params.num_beams > 1 or params.num_return_sequences > 1:
+            raise ValueError("streaming decodes one continuation: num_beams=1 and num_return_sequences=1")
+        [completion] = self._generate([(messages, image)], params, _Streamer(self.tokenizer, params.stop, on_text))
+        return completion
+
     def generate_batch(self, requests: list[Request], params: GenerateParams) -> list[Completion]:
         """Several independent prompts in one padded `generate` call (left padding).
 
@@ -164,7 +176,7 @@ class HFModel:
 
     # -- the pipeline ----------------------------------------------------------------------------
 
-    def _generate(self, requests: list[Request], params: GenerateParams) -> list[Completion]:
+    def _generate(self, requests: list[Request], params: GenerateParams, streamer: Any = None) -> list[Completion]:
         # torch is loaded with the model (from_pretrained); importing it again here costs nothing.
         import torch
 
@@ -178,6 +190,8 @@ class HFModel:
         rows = max(params.num_beams, params.num_return_sequences)
         counter = _StepCounter()
         kwargs = self._generate_kwargs(params, counter)
+        if streamer is not None:
+            kwargs["streamer"] = streamer
         if params.seed is not None:
             torch.manual_seed(params.seed)
         with torch.inference_mode():
@@ -348,6 +362,52 @@ def _is_tokenizer(processor: Any) -> bool:
     from transformers import PreTrainedTokenizerBase
 
     return isinstance(processor, PreTrainedTokenizerBase)
+
+
+class _Streamer:
+    """transformers' streamer interface (`put` token ids, `end`), turned into text pieces: each new
+    token's text once it is whole (a byte-level token can end inside a character), held back while
+    it may be the start of a stop string, and nothing from a stop string on."""
+
+    def __init__(self, tokenizer: Any, stop: tuple[str, ...], on_text: Callable[[str], None]) -> None:
+        self.tokenizer = tokenizer
+        self.stop = stop
+        self.on_text = on_text
+        self._ids: list[int] = []
+        self._sent = 0
+        self._prompt_seen = False
+        self._stopped = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() hands over the prompt first
+            self._prompt_seen = True
+            return
+        self._ids.extend(int(i) for i in value.reshape(-1).tolist())
+        self._send(final=False)
+
+    def end(self) -> None:
+        self._send(final=True)
+
+    def _send(self, final: bool) -> None:
+        if self._stopped:
+            return
+        text = self.tokenizer.decode(self._ids, skip_special_tokens=True)
+        safe = len(text)
+        for stop in self.stop:
+            found = text.find(stop)
+            if found != -1:
+                safe, self._stopped = min(safe, found), True
+        if not self._stopped and not final:
+            if text.endswith("\ufffd"):  # a character still coming in its next token
+                safe = len(text.rstrip("\ufffd"))
+            for stop in self.stop:  # the longest tail that could open a stop string waits
+                for size in range(min(len(stop) - 1, len(text)), 0, -1):
+                    if stop.startswith(text[-size:]):
+                        safe = min(safe, len(text) - size)
+                        break
+        if safe > self._sent:
+            self.on_text(text[self._sent:safe])
+            self._sent = safe
 
 
 class _StepCounter:

@@ -27,6 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from llamav.serve._faults import Faults
 from llamav.serve._protocol import (
     APIError,
+    ChatJob,
+    Chunks,
     Limits,
     build_job,
     completion_body,
@@ -111,14 +113,24 @@ def create_app(
             chat = parse_request(body)
             # Decoding an image takes CPU time: off the event loop, which keeps answering others.
             job = await run_in_threadpool(build_job, chat, limits, served)
-            result = await _answer(request, worker.submit(job))
+            live = chat.stream and isinstance(job, ChatJob) and job.streams_tokens() and model.capabilities.stream
+            if live:
+                pieces: asyncio.Queue[str] = asyncio.Queue()
+                loop = asyncio.get_running_loop()
+                job.on_text = lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text)
+                future = worker.submit(job)
+                first = await _first_piece(request, future, pieces)
+            else:
+                result = await _answer(request, worker.submit(job))
         except ClientDisconnect:
             # Nobody is left to read an answer (a client timeout, a closed connection).
             return Response(status_code=499)
         cid = completion_id()
+        include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+        if live:
+            return EventSourceResponse(_live_events(Chunks(served, cid), first, future, pieces, include_usage))
         if not chat.stream:
             return JSONResponse(completion_body(result, served, cid))
-        include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
 
         async def events() -> AsyncIterator[dict[str, str]]:
             for chunk in stream_chunks(result, served, cid, include_usage):
@@ -151,6 +163,60 @@ async def _answer(request: Request, future: Future) -> Any:
             # The client gets the reason in one line; the operator gets it with its traceback.
             log.error("a request failed in the model: %s: %s", type(exc).__name__, exc, exc_info=exc)
             raise APIError(500, f"the model failed: {type(exc).__name__}: {exc}", type="server_error") from None
+
+
+async def _first_piece(request: Request, future: Future, pieces: asyncio.Queue) -> str | None:
+    """The first piece of a streamed reply's text, or None when the reply ended without one. A
+    failure before any text is answered with its status (400, 500), as an unstreamed one is."""
+    waiting = asyncio.wrap_future(future)
+    getting = asyncio.ensure_future(pieces.get())
+    while True:
+        done, _ = await asyncio.wait({waiting, getting}, timeout=0.25, return_when=asyncio.FIRST_COMPLETED)
+        if getting in done:
+            return getting.result()
+        if waiting in done:
+            getting.cancel()
+            if not pieces.empty():
+                return pieces.get_nowait()
+            await _answer(request, future)  # raises the failure, if that is how it ended
+            return None
+        if await request.is_disconnected():
+            getting.cancel()
+            future.cancel()
+            raise ClientDisconnect()
+
+
+async def _live_events(chunks: Chunks, first: str | None, future: Future, pieces: asyncio.Queue,
+                       include_usage: bool) -> AsyncIterator[dict[str, str]]:
+    """A plain-chat reply streamed as the model decodes it: the role, each piece of text as it
+    comes, then the finish reason and the usage once decoding is done."""
+    yield {"data": json.dumps(chunks.opening())}
+    if first:
+        yield {"data": json.dumps(chunks.text(first))}
+    waiting = asyncio.wrap_future(future)
+    while True:
+        getting = asyncio.ensure_future(pieces.get())
+        done, _ = await asyncio.wait({waiting, getting}, return_when=asyncio.FIRST_COMPLETED)
+        if getting in done:
+            yield {"data": json.dumps(chunks.text(getting.result()))}
+            continue
+        getting.cancel()
+        # The model's thread queued its last pieces before it settled the future.
+        while not pieces.empty():
+            yield {"data": json.dumps(chunks.text(pieces.get_nowait()))}
+        break
+    try:
+        result = waiting.result()
+    except Exception as exc:  # noqa: BLE001  (the status line is sent: the failure goes in the stream)
+        log.error("a streamed request failed in the model: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        error = APIError(500, f"the model failed: {type(exc).__name__}: {exc}", type="server_error")
+        yield {"data": json.dumps(error.body())}
+        return
+    last = chunks.closing(result.choices[0])
+    tail = chunks.usage(result, include_usage, last)
+    for chunk in (last, *tail):
+        yield {"data": json.dumps(chunk)}
+    yield {"data": "[DONE]"}
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -15,6 +15,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -267,7 +268,15 @@ class ChatJob:
     n: int
     # The functions the reply may call; the reply is then read as a call where it is one.
     tools: Tools | None = None
+    # Set for a streamed request: called from the model's thread with each piece of text as it is
+    # decoded (the job then runs alone, not in a batch).
+    on_text: Callable[[str], None] | None = None
     future: Future = field(default_factory=Future)
+
+    def streams_tokens(self) -> bool:
+        """Whether this job's text can go out as it is decoded: one continuation of plain text (a
+        tool call is sent whole, as OpenAI streams one)."""
+        return self.n == 1 and self.params.num_return_sequences == 1 and self.tools is None
 
     def batch_key(self) -> str:
         # Jobs batch together only when every generation setting agrees (the backend takes one
@@ -539,36 +548,57 @@ def completion_body(result: Result, model: str, cid: str) -> dict[str, Any]:
     }
 
 
-def stream_chunks(result: Result, model: str, cid: str, include_usage: bool) -> list[dict[str, Any]]:
-    """The response as chat.completion.chunk objects: per choice a role, the content in word-sized
-    pieces and a last chunk with the finish reason. Usage rides on the last chunk; when the client
-    asks for it (`stream_options.include_usage`) it also comes, as OpenAI sends it, in a final
-    chunk with no choices."""
-    created = int(time.time())
+class Chunks:
+    """The chat.completion.chunk objects of one streamed response."""
 
-    def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-        return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+    def __init__(self, model: str, cid: str) -> None:
+        self.model, self.cid, self.created = model, cid, int(time.time())
+
+    def chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return {"id": self.cid, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
                 "choices": choices, **extra}
 
-    chunks = []
-    for index, choice in enumerate(result.choices):
-        chunks.append(chunk([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]))
-        for piece in re.findall(r"\s*\S+|\s+", choice.text):
-            chunks.append(chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}]))
-        for position, call in enumerate(choice.tool_calls or []):
+    def opening(self, index: int = 0) -> dict[str, Any]:
+        return self.chunk([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+
+    def text(self, piece: str, index: int = 0) -> dict[str, Any]:
+        return self.chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}])
+
+    def tool_calls(self, calls: list[dict[str, Any]], index: int = 0) -> list[dict[str, Any]]:
+        chunks = []
+        for position, call in enumerate(calls):
             # As OpenAI streams a call: its id and name first, then the arguments.
             opening = {"index": position, "id": call["id"], "type": "function",
                        "function": {"name": call["function"]["name"], "arguments": ""}}
             arguments = {"index": position, "function": {"arguments": call["function"]["arguments"]}}
             for delta in (opening, arguments):
-                chunks.append(chunk([{"index": index, "delta": {"tool_calls": [delta]}, "finish_reason": None}]))
+                chunks.append(self.chunk([{"index": index, "delta": {"tool_calls": [delta]}, "finish_reason": None}]))
+        return chunks
+
+    def closing(self, choice: Choice, index: int = 0) -> dict[str, Any]:
         last: dict[str, Any] = {"index": index, "delta": {}, "finish_reason": choice.finish_reason}
         if choice.reasoning is not None:
             last["delta"][REASONING_FIELD] = choice.reasoning
         if choice.stop_reason is not None:
             last["stop_reason"] = choice.stop_reason
-        chunks.append(chunk([last]))
-    chunks[-1]["usage"] = result.usage()
-    if include_usage:
-        chunks.append(chunk([], usage=result.usage()))
-    return chunks
+        return self.chunk([last])
+
+    def usage(self, result: Result, include_usage: bool, last: dict[str, Any]) -> list[dict[str, Any]]:
+        """Usage rides on the last choice chunk; when the client asks for it
+        (`stream_options.include_usage`) it also comes, as OpenAI sends it, in a final chunk with
+        no choices."""
+        last["usage"] = result.usage()
+        return [self.chunk([], usage=result.usage())] if include_usage else []
+
+
+def stream_chunks(result: Result, model: str, cid: str, include_usage: bool) -> list[dict[str, Any]]:
+    """A finished response as chunks: per choice a role, the content in word-sized pieces (or the
+    tool calls) and a last chunk with the finish reason, then the usage."""
+    chunks = Chunks(model, cid)
+    out = []
+    for index, choice in enumerate(result.choices):
+        out.append(chunks.opening(index))
+        out.extend(chunks.text(piece, index) for piece in re.findall(r"\s*\S+|\s+", choice.text))
+        out.extend(chunks.tool_calls(choice.tool_calls or [], index))
+        out.append(chunks.closing(choice, index))
+    return out + chunks.usage(result, include_usage, out[-1])

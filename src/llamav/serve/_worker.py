@@ -93,11 +93,16 @@ class Worker:
     def _run(self, jobs: list[ChatJob | ReasonJob]) -> None:
         chats: dict[str, list[ChatJob]] = defaultdict(list)
         reasoning: list[ReasonJob] = []
+        streamed: list[ChatJob] = []
         for job in jobs:
-            if isinstance(job, ChatJob):
+            if isinstance(job, ChatJob) and job.on_text is not None:
+                streamed.append(job)
+            elif isinstance(job, ChatJob):
                 chats[job.batch_key() + f":image={job.image is not None}"].append(job)
             else:
                 reasoning.append(job)
+        for job in streamed:
+            self._run_streamed(job)
         for group in chats.values():
             self._run_chats(group)
         if reasoning:
@@ -120,6 +125,13 @@ class Worker:
                 _settle(job.future, result=self._chat_result(job, completion))
             except Exception as exc:  # noqa: BLE001  (answered to the client as an error)
                 _settle(job.future, error=exc)
+
+    def _run_streamed(self, job: ChatJob) -> None:
+        try:
+            completion = self.model.generate_stream(job.messages, job.image, job.params, job.on_text)  # type: ignore[attr-defined]
+            _settle(job.future, result=self._chat_result(job, completion))
+        except Exception as exc:  # noqa: BLE001  (answered to the client as an error)
+            _settle(job.future, error=exc)
 
     def _chat_result(self, job: ChatJob, completion: Completion) -> Result:
         texts, reasons = completion.texts, completion.finish_reasons
