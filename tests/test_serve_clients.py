@@ -133,6 +133,15 @@ def test_a_reply_cut_by_max_tokens_says_length_and_one_that_ends_says_stop(clien
     assert ended.choices[0].finish_reason == "stop" and ended.usage.completion_tokens < 256
 
 
+def test_a_reasoning_choice_says_length_exactly_when_a_turn_hit_its_cap(client):
+    ask = dict(messages=[image_message("What colour is it?", png_data_url())],
+               extra_body={"protocol": "direct", "strategy": "greedy"})
+    ended, cut = chat(client, max_tokens=200, **ask), chat(client, max_tokens=1, **ask)
+    [turn] = ended.choices[0].message.llamav["turns"]
+    assert ended.choices[0].finish_reason == "stop" and ended.usage.completion_tokens < 200, turn
+    assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens == 1
+
+
 def test_instructor_gets_a_validated_object_in_json_schema_and_tools_modes(client):
     instructor = pytest.importorskip("instructor")
     for mode in (instructor.Mode.JSON_SCHEMA, instructor.Mode.TOOLS):
