@@ -60,8 +60,8 @@ def identity_before_the_move(model: Any) -> dict[str, Any]:
 
 def test_a_model_string_says_what_its_backend_can_do_without_loading_it():
     # No such checkpoint exists: the answer comes from the registration, not from a model.
-    assert backend_capabilities("hf:/no/such/checkpoint") == Capabilities(batch=True)
-    assert backend_capabilities("tiny-random") == backend_capabilities("llamav-tiny") == Capabilities(batch=True)
+    assert backend_capabilities("hf:/no/such/checkpoint") == Capabilities(batch=True, stream=True)
+    assert backend_capabilities("tiny-random") == backend_capabilities("llamav-tiny") == Capabilities(batch=True, stream=True)
     api = backend_capabilities("openai:gpt-4o-mini")
     assert api.concurrent_calls and not api.batch and api.concurrency == 8
 
@@ -127,10 +127,15 @@ def test_a_metered_model_counts_every_call_made_from_many_threads(scripted):
     assert spend["seconds"] > 0 and len(scripted.requests) >= 40
 
 
-def test_a_metered_batching_model_counts_each_request_of_a_batch():
+def test_a_metered_local_model_counts_each_request_of_a_batch_and_each_stream():
     metered = MeteredModel(load_model("tiny-random"))
+    assert metered.capabilities == Capabilities(batch=True, stream=True)
     requests = [([Message("user", text)], None) for text in ("one", "two words", "three more words")]
     completions = metered.generate_batch(requests, GenerateParams(max_new_tokens=3))
+    pieces: list[str] = []
+    completions.append(metered.generate_stream([Message("user", "four")], None, GenerateParams(max_new_tokens=5),
+                                               pieces.append))
     spend = metered.spend()
-    assert spend["model_calls"] == 3 and spend["generated_tokens"] == sum(c.generated_tokens for c in completions)
+    assert spend["model_calls"] == 4 and spend["generated_tokens"] == sum(c.generated_tokens for c in completions) == 14
     assert spend["prompt_tokens"] == sum(c.prompt_tokens for c in completions)
+    assert "".join(pieces) == completions[-1].texts[0]

@@ -12,6 +12,7 @@ threads it as it would the bare model. Thread-safe: a judge runs concurrent call
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -58,6 +59,14 @@ class MeteredModel:
             for completion in completions:
                 self._spend.add(completion)
         return completions
+
+    def generate_stream(self, messages: list[Message], image: Any | None, params: GenerateParams,
+                        on_text: Callable[[str], None]) -> Completion:
+        """Only for a model whose capabilities say `stream`."""
+        completion = self.model.generate_stream(messages, image, params, on_text)  # type: ignore[attr-defined]
+        with self._lock:
+            self._spend.add(completion)
+        return completion
 
     def spend(self) -> dict[str, float]:
         """What the calls so far cost, as a plain dict (a copy): model_calls, prompt_tokens,
