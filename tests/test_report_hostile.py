@@ -10,9 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from llamav.cli import app
+from test_eval import browser  # noqa: F401  (the fixture: headless Chromium, skipped where it is not installed)
 from vrc_files import vrc_row, write_jsonl
-
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 # Each one has broken a page that embeds data: "<!--<script>" put the parser in its "script data
 # double escaped" state (the data block swallowed the page's script), "</script>" ends a block,
@@ -25,25 +24,6 @@ HOSTILE = [
     "]]> <![CDATA[ \u2028 \u2029 `${window.__pwned = 'template'}` <!--",
     "<iframe srcdoc=\"<script>parent.__pwned = 'iframe'</script>\"></iframe>",
 ]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    """Headless Chromium driven by Selenium, cut off from the network, with a fresh profile."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1300,1600",
-                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture(scope="module")

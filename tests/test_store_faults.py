@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from llamav.cli import app
 from llamav.evaluate import Store, StoreError
+from test_eval import timeless
 
 ARGS = ["--model", "tiny-random", "--bench", "vrc-synth?size=8", "--beams", "2", "--max-new-tokens", "6",
         "--batch-size", "1", "--workers", "1", "--metric", "answer"]
@@ -38,14 +39,6 @@ def run(store: Path, run_dir: Path, *extra: str):
 
 def results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
-
-
-def timeless(found: dict) -> dict:
-    found = json.loads(json.dumps(found))
-    found["cost"].pop("this_invocation")
-    found["cost"]["generation"].pop("seconds")
-    found["cost"]["generation"]["per_sample"].pop("seconds")
-    return found
 
 
 def one_line_about_the_store(output: str, store: Path) -> str:

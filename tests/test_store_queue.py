@@ -19,6 +19,7 @@ from llamav.cli import app
 from llamav.evaluate import GenerationKey, Store
 from llamav.evaluate.store import CLAIM_STALE_SECONDS
 from llamav.records import Sample
+from test_eval import timeless, timeless_samples
 
 # One sample a batch, so that every prediction is its own commit; answer only, so that the results
 # hold nothing that depends on the process.
@@ -65,21 +66,6 @@ def results(tmp_path: Path, run_dir: str) -> dict:
 
 def made(tmp_path: Path, run_dir: str) -> int:
     return results(tmp_path, run_dir)["cost"]["this_invocation"]["predictions_made"]
-
-
-def timeless(found: dict) -> dict:
-    found = json.loads(json.dumps(found))
-    found["cost"].pop("this_invocation")
-    found["cost"]["generation"].pop("seconds")
-    found["cost"]["generation"]["per_sample"].pop("seconds")
-    return found
-
-
-def timeless_samples(path: Path) -> list[dict]:
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    for line in lines:
-        line["prediction"]["cost"].pop("wall_seconds")
-    return lines
 
 
 def single_run(tmp_path: Path) -> None:

@@ -162,7 +162,7 @@ class Store:
         except sqlite3.Error as exc:
             if not (_cannot_write(exc) and self.path.is_file()):
                 raise _store_error(self.path, exc) from None
-            self.read_only = str(exc)
+            self.read_only = "its folder cannot be written" if "unable to open" in str(exc) else "it cannot be written"
             self._db = self._open_read_only()
 
     def _connect(self, target: str | Path, uri: bool = False) -> sqlite3.Connection:
@@ -197,7 +197,7 @@ class Store:
         """The store opened for reading only. In a read-only folder SQLite cannot make the WAL's
         index beside the file; the file is then read as immutable, which is safe only when no
         write-ahead log holds rows not yet folded into it."""
-        uri = "file:" + str(self.path.resolve()).replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+        uri = self.path.resolve().as_uri() + "?mode=ro"  # as_uri escapes what a URI cannot hold ("?", "#", "%")
         try:
             db = self._connect(uri, uri=True)
             try:
@@ -211,9 +211,9 @@ class Store:
             wal = self.path.with_name(self.path.name + "-wal")
             if wal.exists() and wal.stat().st_size:
                 raise StoreError(
-                    f"store {self.path}: read-only, and its write-ahead log {wal.name} holds rows not yet in the file; "
-                    "open it once where it is writable (any llamav command folds them in), or copy the folder "
-                    "elsewhere and pass --store COPY") from None
+                    f"store {self.path}: {self.read_only}, and its write-ahead log {wal.name} holds rows not yet "
+                    "in the file; open it once where it can be written (any llamav command folds them in), or copy "
+                    "the folder elsewhere and pass --store COPY") from None
             try:
                 db = self._connect(uri + "&immutable=1", uri=True)
             except sqlite3.Error as again:
@@ -225,8 +225,7 @@ class Store:
             raise _store_error(self.path, exc) from None
         if not set(_TABLES) <= tables:
             db.close()
-            raise StoreError(f"store {self.path}: read-only ({self.read_only}) and not a llamav store; "
-                             "pass another --store")
+            raise StoreError(f"store {self.path}: {self.read_only}, and it is not a llamav store; pass another --store")
         return db
 
     def _write(self, action) -> Any:
