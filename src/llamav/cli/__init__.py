@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from llamav.cli import bench, eval, generate, report, score, serve, train
+from llamav.cli import author, bench, eval, generate, report, score, serve, train
 
 app = typer.Typer(
     name="llamav",
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (bench, generate, score, eval, report, serve, train):
+for module in (bench, generate, score, eval, report, serve, train, author):
     module.register(app)
 
 
