@@ -197,3 +197,19 @@ def test_the_scoring_code_digest_covers_the_metrics_the_answer_reader_and_the_sp
     files = sorted(Path(llamav.metrics.__file__).parent.glob("*.py")) + [
         Path(llamav.text.__file__), Path(llamav.answer.__file__), Path(llamav.reasoning.parse.__file__)]
     assert scoring_code_digest() == digest([[f.name, f.read_text(encoding="utf-8")] for f in files])
+
+
+def test_predictions_stored_for_a_checkpoint_are_not_found_once_it_is_retrained_in_place(tmp_path):
+    from llamav.evaluate import Store
+    from llamav.records import Prediction
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    config = RunConfig(model=f"hf:{folder}")
+    stored = Prediction(sample_id="s0", model=config.model, protocol="llamav-o1", strategy="beam", final_answer="3")
+    with Store(tmp_path / "s.db") as store:
+        store.add_predictions(GenerationKey.of(config), [(sample(), stored)])
+        assert store.predictions(GenerationKey.of(config), [sample()]) == {"s0": stored}
+        (folder / "model.safetensors").write_bytes(b"\x01" + b"\x00" * 63)  # retrained: same size, new weights
+        assert store.predictions(GenerationKey.of(config), [sample()]) == {}
