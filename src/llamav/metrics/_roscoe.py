@@ -120,7 +120,9 @@ class SentenceEmbedder:
         """Embed every text not yet cached, in batches of similar length (less padding)."""
         import torch  # heavy; loaded with the embedding model, never by importing llamav.metrics
 
-        todo = sorted({t for t in texts if t not in self._sentences}, key=len)
+        # A fixed order (length, then text): the same texts make the same batches in every process, so
+        # padding, and with it the last bits of every vector, never depend on set order (hash seeds).
+        todo = sorted({t for t in texts if t not in self._sentences}, key=lambda t: (len(t), t))
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
             features, out = self._forward(batch, self.token_length)
