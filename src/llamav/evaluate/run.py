@@ -4,7 +4,8 @@
     write_run(evaluation, Path("runs/mine"))
 
 1. Plan: load the benchmark, select samples, key every prediction (`keys`).
-2. Generate: read what the store has; make what it lacks, batch by batch, through an executor
+2. Generate: read what the store has; claim what it lacks (what another process is making is
+   waited for and read instead); make the claimed samples batch by batch through an executor
    (`execution`), committing each batch as it finishes. The model is loaded only when something
    is missing, so a rerun of a finished evaluation loads nothing and calls nothing.
 3. Score: the same for every metric, then for the foreign-chain floors of the chain metrics.
