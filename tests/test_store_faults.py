@@ -189,7 +189,8 @@ def test_a_killed_run_in_a_read_only_folder_is_read_through_its_log_or_refused_n
 def test_a_full_disk_is_one_line_keeps_every_commit_and_the_rerun_makes_only_the_rest(tmp_path, disk):
     store = disk / "store.db"
     free = shutil.disk_usage(disk).free
-    (disk / "filler").write_bytes(b"\0" * (free - 170 * 1024))  # room for a few commits (about 20 KB of log each), not for 8
+    # Room for a few commits (about 20 KB of log each), not for 8.
+    (disk / "filler").write_bytes(b"\0" * (free - 170 * 1024))
     full = run(store, tmp_path / "run")
     assert full.exit_code != 0
     assert "disk is full" in one_line_about_the_store(full.output, store)
