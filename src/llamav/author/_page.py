@@ -11,6 +11,7 @@ HTML = """<!doctype html>
 <meta name="llamav-token" content="{token}">
 <title>llamav author: review</title>
 <link rel="stylesheet" href="app.css?token={token}">
+<link rel="icon" href="favicon.ico?token={token}">
 </head>
 <body>
 <header>

@@ -94,6 +94,10 @@ def review_app(project: Project, reviewer: str, token: str) -> FastAPI:
     def style() -> Response:
         return Response(_page.CSS, media_type="text/css; charset=utf-8")
 
+    @app.get("/favicon.ico")
+    def icon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/api/samples")
     def samples() -> dict[str, Any]:
         states = project.states(reviewer)
