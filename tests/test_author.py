@@ -5,6 +5,8 @@ export in VRC-Bench's schema with its provenance."""
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -207,3 +209,27 @@ def test_agreement_compares_two_reviewers_on_the_samples_both_decided(project):
     # decisions: p_o = 3/4, p_e = (2*3 + 2*1) / 16 = 1/2, kappa = 1/2
     assert pair["reviewers"] == ["ann", "bob"] and pair["samples"] == 4
     assert pair["decision_kappa"] == pytest.approx(0.5)
+
+
+def test_a_draft_made_after_review_began_never_shifts_the_reviewed_chain(project):
+    project.edit("1", "ann", "steps", {"op": "add", "index": 0, "text": "Step 0: Look first."})
+    reviewed = project.state("1", "ann").steps
+    project.add_draft("1", "tiny-random", 5, 5, "Step 1: Other.\nStep 2: One.\nFinal answer: 1",
+                      ["Step 1: Other.", "Step 2: One."], True, "concludes '1'", None, {})
+    assert project.state("1", "ann").steps == reviewed
+    assert project.state("1", "bob").steps == ["Step 1: Other.", "Step 2: One."]
+
+
+def test_two_processes_editing_one_project_at_once_lose_no_edit(project):
+    script = (
+        "import sys\nfrom llamav.author import Project\n"
+        "with Project(sys.argv[1]) as p:\n"
+        "    for i in range(40):\n"
+        "        p.edit(str(1 + i % 4), sys.argv[2], 'comment', {'comment': f'{sys.argv[2]} {i}'})\n"
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(project.folder), name]) for name in ("ann", "bob")]
+    assert [w.wait(60) for w in writers] == [0, 0]
+    counts = sqlite3.connect(project.path).execute("SELECT reviewer, COUNT(*) FROM edits GROUP BY reviewer").fetchall()
+    assert counts == [("ann", 40), ("bob", 40)]
+    assert sqlite3.connect(project.path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert project.state("4", "bob").comment == "bob 39"

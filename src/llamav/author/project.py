@@ -264,14 +264,10 @@ class Project:
     def current_drafts(self) -> dict[str, Draft]:
         """sample id -> the draft review starts from: the first whose conclusion agrees with the
         reference, else the first made (flagged)."""
-        chosen: dict[str, Draft] = {}
+        by_sample: dict[str, list[Draft]] = {}
         for draft in self.drafts():
-            if draft.error is not None:
-                continue
-            held = chosen.get(draft.sample_id)
-            if held is None or (held.flagged and not draft.flagged):
-                chosen[draft.sample_id] = draft
-        return chosen
+            by_sample.setdefault(draft.sample_id, []).append(draft)
+        return {sid: chosen for sid, drafts in by_sample.items() if (chosen := current_draft(drafts)) is not None}
 
     def add_label(self, sample_id: str, value: str, reason: str, model: str, spend: dict[str, float]) -> None:
         self._write(lambda db: db.execute(
@@ -306,6 +302,8 @@ class Project:
         def apply(db: sqlite3.Connection) -> ReviewState:
             state = self._state(db, sample_id, reviewer)
             stored = _apply(state, action, payload, self.categories)
+            if action == "steps":
+                stored["result"] = list(state.steps)
             db.execute("INSERT INTO edits (sample_id, reviewer, action, payload, created) VALUES (?, ?, ?, ?, ?)",
                        (sample_id, reviewer, action, json.dumps(stored), time.time()))
             return _replay(self._start(db, sample_id, reviewer), self._edits(db, sample_id, reviewer), self.categories)
@@ -349,8 +347,7 @@ class Project:
                          (sample_id,)).fetchone()
         if row is None:
             raise KeyError(sample_id)
-        drafts = [d for d in self.drafts(sample_id) if d.error is None]
-        draft = next((d for d in drafts if not d.flagged), drafts[0] if drafts else None)
+        draft = current_draft(self.drafts(sample_id))
         labels = db.execute("SELECT sample_id, value, reason, model FROM labels WHERE sample_id = ? AND kind = 'category' "
                             "ORDER BY id DESC LIMIT 1", (sample_id,)).fetchone()
         return _start_state(sample_id, reviewer, draft, Label(*labels) if labels else None, row[0], json.loads(row[1]))
@@ -362,6 +359,13 @@ class Project:
 
     def _state(self, db: sqlite3.Connection, sample_id: str, reviewer: str) -> ReviewState:
         return _replay(self._start(db, sample_id, reviewer), self._edits(db, sample_id, reviewer), self.categories)
+
+
+def current_draft(drafts: list[Draft]) -> Draft | None:
+    """The draft review starts from: the first (in order made) whose conclusion agrees with the
+    reference, else the first made; a call that failed is never one."""
+    made = [d for d in drafts if d.error is None]
+    return next((d for d in made if not d.flagged), made[0] if made else None)
 
 
 def _start_state(sample_id: str, reviewer: str, draft: Draft | None, label: Label | None, category: str | None,
@@ -376,9 +380,21 @@ def _start_state(sample_id: str, reviewer: str, draft: Draft | None, label: Labe
 
 def _replay(state: ReviewState, edits: list[tuple[str, dict, float]], categories: list[str]) -> ReviewState:
     for action, payload, created in edits:
-        _apply(state, action, payload, categories)
+        if action == "steps":
+            # The steps as the reviewer left them, whatever the draft now is (a redraft made
+            # after review began never shifts a reviewed chain).
+            state.steps = list(payload["result"])
+            state.changes.append(_step_change(payload))
+        else:
+            _apply(state, action, payload, categories)
         state.last_edit = created
     return state
+
+
+def _step_change(payload: dict[str, Any]) -> str:
+    """What a step edit did, in words, for the export's provenance."""
+    op, at = payload["op"], payload["index"] + 1
+    return f"move step {at} to {payload['to'] + 1}" if op == "move" else f"{op} step {at}"
 
 
 def _apply(state: ReviewState, action: str, payload: dict[str, Any], categories: list[str]) -> dict[str, Any]:
@@ -400,21 +416,19 @@ def _apply(state: ReviewState, action: str, payload: dict[str, Any], categories:
             raise ValueError("a step needs text (delete it instead)")
         if op == "edit":
             steps[index] = text.strip()
-            state.changes.append(f"edit step {index + 1}")
         elif op == "add":
             steps.insert(index, text.strip())
-            state.changes.append(f"add step {index + 1}")
         elif op == "delete":
             del steps[index]
-            state.changes.append(f"delete step {index + 1}")
         else:
             to = payload.get("to")
             if not isinstance(to, int) or not 0 <= to < len(steps):
                 raise ValueError(f"no step {to!r} to move to")
             steps.insert(to, steps.pop(index))
-            state.changes.append(f"move step {index + 1} to {to + 1}")
-        return {"op": op, "index": index, **({"text": text.strip()} if op in ("edit", "add") else {}),
-                **({"to": payload["to"]} if op == "move" else {})}
+        stored = {"op": op, "index": index, **({"text": text.strip()} if op in ("edit", "add") else {}),
+                  **({"to": payload["to"]} if op == "move" else {})}
+        state.changes.append(_step_change(stored))
+        return stored
     if action == "category":
         category = payload.get("category")
         if category not in categories:

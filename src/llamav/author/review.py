@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from llamav.author import _page
 from llamav.author.agreement import agreement
-from llamav.author.project import Project, ReviewState
+from llamav.author.project import Project, ReviewState, current_draft
 
 TOKEN_HEADER = "X-Llamav-Token"
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -57,8 +57,7 @@ def _host_ok(host: str) -> bool:
 
 def _detail(project: Project, state: ReviewState) -> dict[str, Any]:
     sample = project.sample(state.sample_id)
-    drafts = [d for d in project.drafts(state.sample_id) if d.error is None]
-    draft = next((d for d in drafts if not d.flagged), drafts[0] if drafts else None)
+    draft = current_draft(project.drafts(state.sample_id))
     label = project.labels().get(state.sample_id)
     return {
         "id": sample.id, "question": sample.question, "options": sample.options, "final_answer": sample.final_answer,
