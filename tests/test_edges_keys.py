@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,80 @@ def test_predictions_stored_for_a_checkpoint_are_not_found_once_it_is_retrained_
         assert store.predictions(GenerationKey.of(config), [sample()]) == {"s0": stored}
         (folder / "model.safetensors").write_bytes(b"\x01" + b"\x00" * 63)  # retrained: same size, new weights
         assert store.predictions(GenerationKey.of(config), [sample()]) == {}
+
+
+# -- stored keys keep their value: each digest is the one its definition gives, field names included
+
+
+def test_the_generation_hash_is_the_digest_of_params_semantic_model_args_and_decoding_revision():
+    from llamav.decoding import DECODING_REVISION
+
+    config = RunConfig(model="tiny-random", model_args={"dtype": "float32", "device": "cpu"})
+    assert generation_hash(config) == digest({"params": config.generation_params, "model_args": {"dtype": "float32"},
+                                              "decoding_revision": DECODING_REVISION})
+
+
+def test_the_run_hash_is_written_under_the_settings_first_names_without_execution_fields():
+    from llamav.evaluate.keys import EXECUTION_FIELDS, run_hash
+
+    config = RunConfig(model="tiny-random", judge="openai:j", judge_args={"base_url": "http://h", "revision": "2"})
+    fields = config.model_dump(exclude=set(EXECUTION_FIELDS), by_alias=True)
+    assert "judge_max_new_tokens" in fields and "self_judge_max_new_tokens" not in fields
+    fields |= {"model_args": {}, "judge_args": {"revision": "2"}}
+    assert run_hash(config) == digest(fields)
+
+
+def test_each_scorer_hash_is_the_digest_of_its_documented_parts():
+    from llamav.evaluate.keys import run_hash, scoring_code_digest
+    from llamav.metrics import ANSWER_PROMPT_VERSION, DEFAULT_MODEL, STEP_PROMPT_VERSION, STEP_THRESHOLD
+
+    code = scoring_code_digest()
+    plain = RunConfig(model="tiny-random", rel_tol=0.02, roscoe_source="question+reference")
+    assert scorer_hash("answer", plain) == digest({"metric": "answer", "code": code, "rel_tol": 0.02, "judge": None,
+                                                   "prompt": None})
+    assert scorer_hash("roscoe", plain) == digest({"metric": "roscoe", "code": code, "embedding_model": DEFAULT_MODEL,
+                                                   "source": "question+reference"})
+    assert scorer_hash("steps", plain.model_copy(update={"embedding_model": "e"})) == digest(
+        {"metric": "steps", "code": code, "embedding_model": "e", "threshold": STEP_THRESHOLD})
+    assert scorer_hash("custom", plain) == digest({"metric": "custom", "code": code, "config": run_hash(plain)})
+    judged = RunConfig(model="tiny-random", judge="openai:j", judge_args={"api_key": "k", "revision": "2"}, seed=4,
+                       judge_samples=3)
+    judge = {"model": "openai:j@2", "args": {"revision": "2"}, "seed": 4, "sees_image": False}
+    assert scorer_hash("judge", judged) == digest({"metric": "judge", "code": code, "judge": judge,
+                                                   "judge_samples": 3, "prompt": STEP_PROMPT_VERSION})
+    assert scorer_hash("answer", judged) == digest({"metric": "answer", "code": code, "rel_tol": 0.0, "judge": judge,
+                                                    "prompt": ANSWER_PROMPT_VERSION})
+
+
+def test_a_predictions_hash_is_the_digest_of_its_json_and_tells_predictions_apart():
+    from llamav.evaluate.keys import prediction_hash
+    from llamav.records import Prediction
+
+    first = Prediction(sample_id="s0", model="m", protocol="p", strategy="s", final_answer="3")
+    assert prediction_hash(first) == digest(json.loads(first.model_dump_json()))
+    assert prediction_hash(first) != prediction_hash(first.model_copy(update={"final_answer": "4"}))
+
+
+def test_a_sample_sets_digest_ignores_order_and_follows_each_reference():
+    from llamav.evaluate.keys import sample_set_digest
+
+    one, two = sample(), sample(id="s1", question="Which?")
+    assert sample_set_digest([one, two]) == sample_set_digest([two, one]) == digest(
+        sorted([[s.id, reference_digest(s)] for s in (one, two)]))
+    assert sample_set_digest([one, two]) != sample_set_digest([one, two.model_copy(update={"final_answer": "9"})])
+
+
+def test_a_local_checkpoint_path_holding_a_colon_is_still_fingerprinted(tmp_path):
+    folder = tmp_path / "run:3"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"w")
+    assert model_identity(f"hf:{folder}", {}) == f"hf:{folder}@{folder_fingerprint(folder)[:16]}"
+
+
+def test_moving_a_weight_file_into_a_subfolder_is_a_new_model(tmp_path):
+    folder = tmp_path / "ckpt"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.bin").write_bytes(b"1")
+    flat = folder_fingerprint(folder)
+    (folder / "a.bin").rename(folder / "sub" / "a.bin")
+    assert folder_fingerprint(folder) == digest([["sub/a.bin", 1, sha("1")]]) != flat
