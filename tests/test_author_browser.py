@@ -87,6 +87,10 @@ def test_a_review_in_the_browser_survives_a_killed_server_and_is_exported_exactl
         press(browser, "a")
         wait(browser, lambda: browser.find_element(By.ID, "decision").text == "accepted")
         assert browser.find_element(By.ID, "progress-text").text == "3 / 3 reviewed"
+        Select(browser.find_element(By.ID, "filter")).select_by_value("rejected")
+        assert [e.get_attribute("data-id") for e in browser.find_elements(By.CSS_SELECTOR, "#list li")] == ["2"]
+        press(browser, "+")
+        assert browser.find_element(By.ID, "image").get_attribute("style") == "width: 125%;"
     finally:
         kill(server)
 

@@ -123,3 +123,15 @@ def test_a_thousand_sample_project_lists_in_under_two_seconds(tmp_path):
             took = time.perf_counter() - started
     assert len(listed["samples"]) == 1000 and first["steps"] == ["Step 1: Look.", "Step 2: Count."]
     assert took < 2.0
+
+
+def test_the_page_shows_the_agreement_between_two_reviewers(project, browser):  # noqa: F811
+    for sample_id, ann, bob in (("1", "accept", "accept"), ("2", "reject", "accept")):
+        project.edit(sample_id, "ann", "decision", {"decision": ann})
+        project.edit(sample_id, "bob", "decision", {"decision": bob})
+    with serving(project, "bob") as url:
+        browser.get(f"{url}/?token={TOKEN}")
+        WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "agreement").text)
+        # 1 of 2 agree; ann: accept 1, reject 1, bob: accept 2; p_e = 1/2 = p_o: kappa 0
+        assert browser.find_element(By.ID, "agreement").text == "ann & bob: kappa 0.00 (decisions), - (categories) on 2"
+        assert browser.find_element(By.ID, "reviewer").text == "reviewer: bob"

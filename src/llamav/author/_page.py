@@ -131,7 +131,7 @@ function renderList() {
   for (const s of visible()) {
     const li = el("li", s.id + "  " + s.question, [s.decision, s.flagged ? "flagged" : "", s.id === state.current ? "current" : ""].join(" "));
     li.dataset.id = s.id;
-    li.addEventListener("click", () => open(s.id));
+    li.addEventListener("click", () => openSample(s.id));
     list.append(li);
   }
   const done = state.samples.filter((s) => s.decision !== "open").length;
@@ -181,17 +181,20 @@ function show(detail) {
   renderList();
 }
 
-async function open(id) {
+async function openSample(id) {
   state.current = id;
   state.selected = -1;
   const detail = await api("api/sample?id=" + encodeURIComponent(id));
+  if (id !== state.current) return;  // another sample was opened meanwhile
   $("image").src = "api/image?id=" + encodeURIComponent(id) + "&token=" + encodeURIComponent(TOKEN);
   show(detail);
 }
 
 async function edit(action, payload) {
   try {
-    show(await api("api/edit", Object.assign({ id: state.current, action: action }, payload)));
+    const detail = await api("api/edit", Object.assign({ id: state.current, action: action }, payload));
+    if (detail.id === state.current) show(detail);
+    else { const i = state.samples.findIndex((s) => s.id === detail.id); state.samples[i] = summaryOf(detail); renderList(); }
     say("saved");
     if (action === "decision") refreshAgreement();
   } catch (error) { say("not saved: " + error.message); }
@@ -229,7 +232,7 @@ function step(by) {
   const list = visible();
   const i = list.findIndex((s) => s.id === state.current);
   const next = list[Math.min(Math.max(i + by, 0), list.length - 1)];
-  if (next) open(next.id);
+  if (next) openSample(next.id);
 }
 
 function zoom(factor) {
@@ -291,7 +294,7 @@ $("image").addEventListener("click", () => zoom(state.zoom === 1 ? 2 : 0));
   for (const c of data.categories) { const o = el("option", c); o.value = c; $("filter-category").append(o); }
   renderList();
   refreshAgreement();
-  if (state.samples.length) open(state.samples[0].id);
+  if (state.samples.length) openSample(state.samples[0].id);
   document.body.dataset.ready = "1";
 })();
 """
