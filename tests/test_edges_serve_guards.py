@@ -139,13 +139,12 @@ def test_a_field_of_the_wrong_type_names_where_it_is():
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("logprobs", True), ("top_logprobs", 2), ("frequency_penalty", 0.5), ("presence_penalty", -1.0),
-    ("logit_bias", {"50256": -100}),
+    ("frequency_penalty", 0.5), ("presence_penalty", -1.0), ("logit_bias", {"50256": -100}),
 ])
 def test_a_field_that_asks_for_what_is_not_done_is_refused_and_its_neutral_value_accepted(field, value):
     refused = refusal(**{field: value})
     assert refused.param == field and refused.message.startswith(f"this server does not support {field} ")
-    neutral = {"logprobs": False, "top_logprobs": 0, "frequency_penalty": 0, "presence_penalty": 0, "logit_bias": {}}
+    neutral = {"frequency_penalty": 0, "presence_penalty": 0, "logit_bias": {}}
     job(**{field: neutral[field]})
 
 
@@ -354,6 +353,6 @@ def test_a_reasoning_request_needs_one_user_message_with_an_image_and_a_question
 
 
 def test_several_unsupported_fields_are_named_together_in_the_models_order():
-    refused = refusal(logit_bias={"1": 1.0}, logprobs=True)
-    assert refused.message == "this server does not support logprobs, logit_bias (send it unset, false or 0)"
-    assert refused.param == "logprobs"
+    refused = refusal(logit_bias={"1": 1.0}, frequency_penalty=0.1)
+    assert refused.message == "this server does not support frequency_penalty, logit_bias (send it unset, false or 0)"
+    assert refused.param == "frequency_penalty"
