@@ -233,3 +233,25 @@ def test_two_processes_editing_one_project_at_once_lose_no_edit(project):
     assert counts == [("ann", 40), ("bob", 40)]
     assert sqlite3.connect(project.path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert project.state("4", "bob").comment == "bob 39"
+
+
+def test_init_from_the_command_line_takes_the_categories_from_a_file(tmp_path):
+    source = write_parquet(tmp_path / "source.parquet", _rows()[:2])
+    (tmp_path / "categories.txt").write_text("Counting\nColours\n\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["author", "init", str(source), "--out", str(tmp_path / "project"),
+                                      "--categories", str(tmp_path / "categories.txt")])
+    assert result.exit_code == 0, result.output
+    assert "2 samples (0 rows skipped), 2 categories" in " ".join(result.output.split())
+    with Project(tmp_path / "project") as project:
+        assert project.categories == ["Counting", "Colours"]
+    again = CliRunner().invoke(app, ["author", "init", str(source), "--out", str(tmp_path / "project")])
+    assert again.exit_code == 2 and "already holds a project" in " ".join(again.output.split())
+
+
+def test_export_applies_a_category_map_last(project, tmp_path):
+    project.edit("1", "ann", "category", {"category": "Visual Reasoning"})
+    project.edit("1", "ann", "decision", {"decision": "accept"})
+    project.edit("2", "ann", "decision", {"decision": "accept"})
+    (tmp_path / "map.json").write_text(json.dumps({"2": "Medical Imaging"}), encoding="utf-8")
+    exported = reviewed_samples(project, category_map=tmp_path / "map.json")
+    assert [(s.id, s.category) for s in exported] == [("1", "Visual Reasoning"), ("2", "Medical Imaging")]
