@@ -159,3 +159,23 @@ def test_ctrl_c_in_a_real_eval_exits_130_saying_the_same_command_resumes_and_it_
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert prediction_rows(tmp_path / "store.db") == 8  # what was committed before Ctrl-C was not made again
+
+
+def test_eval_keeps_a_stored_failed_score_as_a_scoring_failure_and_retry_failed_scores_it_again(tmp_path):
+    samples = load_source(BENCH).samples
+    config = RunConfig.resolve(flags=FLAGS)
+    store_path = tmp_path / "store.db"
+    assert eval_cli(tmp_path, "--metric", "roscoe").exit_code == 0  # predictions made, no answer score yet
+    with Store(store_path) as store:
+        made = store.predictions(GenerationKey.of(config), samples)[samples[0].id]
+        failed = Score(sample_id=samples[0].id, metric="answer", scale="binary", error="judge timed out")
+        store.add_scores(scorer_hash("answer", config), [(samples[0], prediction_hash(made), failed)])
+    kept = eval_cli(tmp_path)
+    assert kept.exit_code == 0, kept.output
+    found = results(tmp_path)
+    assert found["failed_by_stage"] == {"scoring:answer": 1}
+    assert found["failures"] == [{"sample_id": samples[0].id, "stage": "scoring:answer", "reason": "judge timed out"}]
+    assert (found["final_answer_accuracy"]["n"], found["final_answer_accuracy"]["failed"]) == (4, 1)
+    retried = eval_cli(tmp_path, "--retry-failed")
+    assert retried.exit_code == 0, retried.output
+    assert (results(tmp_path)["failures"], results(tmp_path)["final_answer_accuracy"]["failed"]) == ([], 0)
