@@ -46,12 +46,14 @@ def init_project(source: str, out: str | Path, *, categories: list[str] | None =
     already holds a project is refused: its drafts and edits are never replaced."""
     out = Path(out)
     if (out / DB_NAME).exists():
-        raise ProjectError(f"{out} already holds a project; pick another --out")
+        # a project file without samples is what an init that failed halfway leaves: made again
+        with Project(out) as existing:
+            if existing.sample_ids():
+                raise ProjectError(f"{out} already holds a project; pick another --out")
     benchmark = load_source(source, limit=limit, allow_outside_paths=allow_outside_paths)
     if not benchmark.samples:
         raise ProjectError(f"{source}: no usable samples ({len(benchmark.skipped)} rows skipped)")
     names = list(categories or CATEGORIES)
     with Project(out, create=True) as project:
-        project.set_meta({"source": source, "categories": names})
-        count = project.add_samples(benchmark.samples)
+        count = project.add_samples(benchmark.samples, meta={"source": source, "categories": names})
     return Created(out, count, len(benchmark.skipped), names)

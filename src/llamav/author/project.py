@@ -148,13 +148,19 @@ class Project:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        except (sqlite3.Error, OSError) as exc:
+            raise ProjectError(f"project {self.folder}: {exc}") from None
+        try:
             self._db.execute("PRAGMA busy_timeout = 60000")
             if self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise ProjectError(f"{self.path}: SQLite could not use WAL mode here")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._write(lambda db: [db.execute(statement) for statement in _SCHEMA.split(";") if statement.strip()])
-        except (sqlite3.Error, OSError) as exc:
-            raise ProjectError(f"project {self.folder}: {exc}") from None
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise ProjectError(f"project {self.folder}: {exc}") from None
+            raise
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -197,19 +203,17 @@ class Project:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
         return json.loads(rows[0][0]) if rows else default
 
-    def set_meta(self, values: dict[str, Any]) -> None:
-        self._write(lambda db: db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                              [(k, json.dumps(v)) for k, v in values.items()]))
-
     @property
     def categories(self) -> list[str]:
         return list(self.meta("categories", list(CATEGORIES)))
 
-    def add_samples(self, samples: Iterable[Sample]) -> int:
-        """Add samples in one transaction (ids already in the project are refused)."""
+    def add_samples(self, samples: Iterable[Sample], meta: dict[str, Any] | None = None) -> int:
+        """Add samples, and settings with them, in one transaction (ids already in the project are
+        refused): a project is made whole or not at all."""
         rows = [(s.id, s.model_dump_json(exclude={"image"}), s.image) for s in samples]
 
         def add(db: sqlite3.Connection) -> int:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in (meta or {}).items()])
             start = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM samples").fetchone()[0]
             try:
                 db.executemany("INSERT INTO samples (position, id, record, image) VALUES (?, ?, ?, ?)",
@@ -324,11 +328,11 @@ class Project:
         for sample_id, action, payload, created in self._read(
                 "SELECT sample_id, action, payload, created FROM edits WHERE reviewer = ? ORDER BY id", (reviewer,)):
             edits.setdefault(sample_id, []).append((action, json.loads(payload), created))
-        states = {}
+        states, categories = {}, self.categories
         for sample_id, category, steps in self._read(
                 "SELECT id, json_extract(record, '$.category'), json_extract(record, '$.steps') FROM samples ORDER BY position"):
             start = _start_state(sample_id, reviewer, drafts.get(sample_id), labels.get(sample_id), category, json.loads(steps))
-            states[sample_id] = _replay(start, edits.get(sample_id, []), self.categories)
+            states[sample_id] = _replay(start, edits.get(sample_id, []), categories)
         return states
 
     def decisions(self) -> dict[str, dict[str, ReviewState]]:
