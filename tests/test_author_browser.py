@@ -100,6 +100,7 @@ def test_a_review_in_the_browser_survives_a_killed_server_and_is_exported_exactl
         wait(browser, lambda: browser.find_element(By.ID, "sample-id").text == "1")
         expected = ["Step 2: There is one red square.", "Step 1: The picture shows squares.", *drafted["1"][1:]]
         assert steps_shown(browser) == expected
+        assert browser.find_element(By.ID, "changes").text.startswith("your changes: add step")
         assert browser.find_element(By.ID, "progress-text").text == "3 / 3 reviewed"
         assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:

@@ -46,6 +46,7 @@ HTML = """<!doctype html>
       <p id="check"></p>
       <h3>Steps</h3>
       <ol id="steps"></ol>
+      <p id="changes"></p>
       <div class="add"><textarea id="new-step" rows="2" placeholder="a new step (n)"></textarea><button id="add-step">add step</button></div>
       <p><label>Category <select id="category"></select></label> <span id="category-reason"></span></p>
       <p><label>Comment<br><textarea id="comment" rows="2" cols="60"></textarea></label></p>
@@ -85,7 +86,7 @@ nav li.flagged { font-style: italic; }
 #steps li.selected { background: #fff3c4; }
 #steps button { font-size: 11px; margin-left: .3em; }
 #steps textarea, .add textarea { width: 90%; }
-.keys { color: #777; font-size: 12px; }
+.keys, #changes { color: #777; font-size: 12px; }
 #decision.accept { color: #383; } #decision.reject { color: #b33; }
 """
 
@@ -170,6 +171,7 @@ function show(detail) {
     li.addEventListener("click", () => { state.selected = index; show(state.detail); });
     steps.append(li);
   });
+  $("changes").textContent = detail.changes.length ? "your changes: " + detail.changes.join(", ") : "";
   const select = $("category");
   select.replaceChildren(...state.categories.map((c) => { const o = el("option", c); o.value = c; return o; }));
   if (!state.categories.includes(detail.category)) { const o = el("option", detail.category); o.value = detail.category; select.prepend(o); }
