@@ -9,6 +9,7 @@ import json
 import pytest
 from serve_support import png_data_url
 
+from llamav.decoding import STRATEGIES
 from llamav.serve import APIError, Limits
 from llamav.serve._protocol import ChatJob, ReasonJob, build_job, decode_image_url, parse_request
 
@@ -169,7 +170,8 @@ def test_two_images_in_two_messages_are_refused_too():
 @pytest.mark.parametrize("role", ["system", "assistant"])
 def test_an_image_outside_a_user_message_is_refused(role):
     messages = [{"role": role, "content": [{"type": "image_url", "image_url": {"url": png_data_url()}}]}, *USER]
-    assert refusal(messages=messages).message == "images go in user messages"
+    refused = refusal(messages=messages)
+    assert (refused.message, refused.param) == ("images go in user messages", "messages.0.content")
 
 
 def test_an_image_part_without_its_url_is_refused():
@@ -213,7 +215,7 @@ def test_a_developer_message_is_a_system_message_and_a_tool_result_is_told_as_th
     messages = [{"role": "developer", "content": "Be brief."}, *USER,
                 {"role": "assistant", "content": None,
                  "tool_calls": [{"id": "c1", "function": {"name": "add", "arguments": '{"a": 1}'}}]},
-                {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "2"},
+                {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "2"}, {"type": "text"},
                                                                     {"type": "text", "text": "(exact)"}]},
                 {"role": "assistant", "content": "Two.",
                  "tool_calls": [{"function": {"name": "add", "arguments": "not json"}}]},
@@ -224,7 +226,7 @@ def test_a_developer_message_is_a_system_message_and_a_tool_result_is_told_as_th
     assert [(m.role, m.text, m.has_image) for m in made.messages] == [
         ("system", "Be brief.", False), ("user", "Hello", False),
         ("assistant", '{"name": "add", "arguments": {"a": 1}}', False),
-        ("user", "Result of the function call: 2\n(exact)", False),
+        ("user", "Result of the function call: 2\n\n(exact)", False),
         ("assistant", 'Two.\n{"name": "add", "arguments": "not json"}', False),
         ("assistant", "", False), ("user", "Look:\n", True)]
     assert made.image.size == (32, 32)
@@ -337,6 +339,8 @@ def test_a_reasoning_request_refuses_what_only_plain_chat_takes(body, param, mes
         reasoning(**body)
     assert (refused.value.status, refused.value.param) == (400, param)
     assert refused.value.message.startswith(message)
+    if param == "strategy":
+        assert refused.value.message.endswith("known: " + ", ".join(sorted(STRATEGIES.names())))
 
 
 ONE_MESSAGE = "a reasoning protocol takes one user message: the question with its image"
