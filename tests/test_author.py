@@ -166,6 +166,10 @@ def test_export_holds_accepted_samples_as_reviewed_with_their_provenance(project
     assert exported[1].metadata["authoring"]["reviewer"] == "bob"
     info = runner.invoke(app, ["bench", "info", str(tmp_path / "bench.parquet"), "--json"])
     assert info.exit_code == 0 and json.loads(info.output)["total"] == 2
+    stats = json.loads(info.output)
+    assert (stats["authored"], stats["chains_changed_in_review"]) == (2, 1)  # sample 1's chain was edited
+    shown = runner.invoke(app, ["bench", "info", str(tmp_path / "bench.parquet")])
+    assert "review changed 1 drafted chains (50.0%)" in shown.output
 
 
 def test_export_with_nothing_accepted_says_so_and_all_exports_every_sample(project, tmp_path):

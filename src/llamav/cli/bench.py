@@ -118,6 +118,10 @@ def info(
     if stats["without_chain"]:
         console.print(f"{stats['without_chain']} samples have no reference chain (final answer only): "
                       "step metrics mark them \"no reference chain\"", highlight=False)
+    if stats["authored"]:
+        share = 100 * stats["chains_changed_in_review"] / stats["authored"]
+        console.print(f"authored with llamav author: {stats['authored']} samples; review changed "
+                      f"{stats['chains_changed_in_review']} drafted chains ({share:.1f}%)", highlight=False)
     if stats["flags"]:
         console.print("image repairs: " + ", ".join(f"{_shown(k)} {v}" for k, v in stats["flags"].items()),
                       highlight=False)
