@@ -11,7 +11,6 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from test_eval import browser  # noqa: F401  (the fixture: headless Chromium, skipped where it is not installed)
 from typer.testing import CliRunner
 from vrc_files import vrc_row, write_parquet
 

@@ -11,7 +11,6 @@ import pytest
 import uvicorn
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from test_eval import browser  # noqa: F401  (the fixture: headless Chromium, skipped where it is not installed)
 from vrc_files import png, vrc_row, write_parquet
 
 from llamav.author import Project, init_project

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from eval_support import timeless, timeless_samples
 from llamav.cli import app
 
 # Small and quick: 8 samples (one per category), 2 beams, a few tokens a turn, one sample a batch so
@@ -32,23 +33,6 @@ def eval_cli(tmp_path: Path, *args: str, run_dir: str = "run", store: str = "sto
 
 def results_of(tmp_path: Path, run_dir: str = "run") -> dict:
     return json.loads((tmp_path / run_dir / "results.json").read_text())
-
-
-def timeless(results: dict) -> dict:
-    """results.json without what measures this machine's speed or this invocation."""
-    results = json.loads(json.dumps(results))
-    results["cost"].pop("this_invocation")
-    results["cost"]["generation"].pop("seconds")
-    results["cost"]["generation"]["per_sample"].pop("seconds")
-    return results
-
-
-def timeless_samples(path: Path) -> list[dict]:
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    for line in lines:
-        if line.get("prediction"):
-            line["prediction"]["cost"].pop("wall_seconds")
-    return lines
 
 
 @pytest.fixture(scope="module")
@@ -252,28 +236,6 @@ def test_sigkill_at_several_points_then_the_same_command_equals_an_uninterrupted
     assert _count(tmp_path / "killed.db", "predictions") == 8
 
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    """Headless Chromium driven by Selenium, cut off from the network, with a fresh profile."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1300,1600",
-                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    yield driver
-    driver.quit()
-
-
 def test_report_html_is_self_contained_renders_its_charts_and_opens_a_sample(full_run, browser):
     from selenium.webdriver.common.by import By
 
@@ -293,6 +255,13 @@ def test_report_html_is_self_contained_renders_its_charts_and_opens_a_sample(ful
     rows[0].click()
     detail = browser.find_element(By.ID, "detail")
     assert detail.is_displayed() and "synth-test-00003" in browser.find_element(By.ID, "detail-title").text
+    # The detail opens beside the list, in view where the click was, not below all the rows.
+    box = browser.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                 "return [r.top, r.bottom, r.left, window.innerHeight, window.innerWidth]", detail)
+    top, bottom, left, height, width = box
+    assert top == 0 and bottom == height and width * 0.3 < left < width  # a full-height panel on the right
+    rows_left = browser.find_element(By.CSS_SELECTOR, "#samples").rect["x"]
+    assert rows_left < left  # the list stays in view beside it
     image = detail.find_element(By.TAG_NAME, "img")
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
     assert "Reference chain" in detail.text and "SUMMARY" in detail.text.upper() and "roscoe" in detail.text

@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from llamav.cli import app
-from test_eval import browser  # noqa: F401  (the fixture: headless Chromium, skipped where it is not installed)
 from vrc_files import vrc_row, write_jsonl
 
 # Each one has broken a page that embeds data: "<!--<script>" put the parser in its "script data

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from llamav.cli import app
 from llamav.evaluate import Store, StoreError
-from test_eval import timeless
+from eval_support import timeless
 
 ARGS = ["--model", "tiny-random", "--bench", "vrc-synth?size=8", "--beams", "2", "--max-new-tokens", "6",
         "--batch-size", "1", "--workers", "1", "--metric", "answer"]

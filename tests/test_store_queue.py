@@ -19,7 +19,7 @@ from llamav.cli import app
 from llamav.evaluate import GenerationKey, Store
 from llamav.evaluate.store import CLAIM_STALE_SECONDS
 from llamav.records import Sample
-from test_eval import timeless, timeless_samples
+from eval_support import timeless, timeless_samples
 
 # One sample a batch, so that every prediction is its own commit; answer only, so that the results
 # hold nothing that depends on the process.
