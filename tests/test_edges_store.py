@@ -159,3 +159,40 @@ def test_rows_keep_their_columns_for_other_tools_to_read(tmp_path):
         row = db.execute("SELECT sample_id, model_identity, generation_hash, protocol, strategy, seed, error"
                          " FROM predictions").fetchone()
     assert row == ("s0", "m@1", "g", "llamav-o1", "beam", 0, "OOM")
+
+
+def test_rows_after_a_first_success_do_not_hide_the_other_samples_rows(tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        store.add_predictions(KEY, [(sample(0), prediction(0))])
+        store.add_predictions(KEY, [(sample(0), prediction(0, answer="4"))])
+        store.add_predictions(KEY, [(sample(1), prediction(1, error="OOM"))])
+        store.add_predictions(KEY, [(sample(1), prediction(1, answer="5"))])
+        found = store.predictions(KEY, [sample(0), sample(1)])
+        store.add_scores(SCORER, [(sample(0), "p0", score(0, 1.0))])
+        store.add_scores(SCORER, [(sample(0), "p0", score(0, 0.0))])
+        store.add_scores(SCORER, [(sample(1), "p1", score(1, 0.0))])
+        scores = store.scores(SCORER, [(sample(0), "p0"), (sample(1), "p1")])
+    assert (found["s0"].final_answer, found["s1"].final_answer) == ("3", "5")
+    assert sorted(s.value for s in scores.values()) == [0.0, 1.0]
+
+
+def test_attempts_count_every_row_of_each_sample_over_many_keys(tmp_path):
+    samples = [sample(i) for i in range(1203)]
+    with Store(tmp_path / "s.db") as store:
+        store.add_predictions(KEY, [(s, prediction(i, error="OOM")) for i, s in enumerate(samples)])
+        store.add_predictions(KEY, [(samples[7], prediction(7))])
+        counts = store.attempts(KEY, samples)
+    assert counts["s7"] == 2 and sum(counts.values()) == 1204 and set(counts) == {s.id for s in samples}
+
+
+def test_a_store_is_shared_by_threads(tmp_path):
+    import threading
+
+    with Store(tmp_path / "s.db") as store:
+        threads = [threading.Thread(target=store.add_predictions, args=(KEY, [(sample(i), prediction(i))]))
+                   for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(store.predictions(KEY, [sample(i) for i in range(4)])) == 4

@@ -63,6 +63,7 @@ def test_a_sample_a_live_process_is_making_is_held_and_taken_over_once_that_proc
         with Store(tmp_path / "s.db") as store:
             got = store.claim(KEY, [sample(0), sample(1)], {})
             assert (ids(got.mine), ids(got.held)) == (["s1"], ["s0"])
+            assert holder.poll() is None  # asked whether it lives, not signalled
             holder.kill()
             holder.wait()
             assert ids(store.claim(KEY, [sample(0)], {}).mine) == ["s0"]
@@ -91,6 +92,9 @@ def test_a_sample_with_more_rows_than_last_counted_was_made_meanwhile(tmp_path):
         assert (ids(got.done), ids(got.mine)) == (["s0"], ["s1"])
         again = store.claim(KEY, [sample(0)], {"s0": 1})
         assert ids(again.mine) == ["s0"]  # counted already: a retry of it is this process's to make
+        assert ids(store.claim(KEY, [sample(0)], {}).done) == ["s0"]  # not counted: made by someone
+        store.add_predictions(KEY, [(sample(0), prediction(0))])
+        assert ids(store.claim(KEY, [sample(0)], {"s0": 1}).done) == ["s0"]  # two rows now, one counted
 
 
 def test_storing_a_prediction_ends_its_claim_and_release_ends_the_rest(tmp_path):
