@@ -16,13 +16,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llamav.bench import CATEGORIES
 from llamav.records import UNCATEGORIZED, Sample
+from llamav.transaction import write_transaction
 
 DB_NAME = "project.db"
 
@@ -167,18 +167,7 @@ class Project:
     def _write(self, action) -> Any:
         """`action(db)` in one write transaction: all of it is committed, or none."""
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                result = action(self._db)
-                self._db.execute("COMMIT")
-                return result
-            except BaseException as exc:
-                if self._db.in_transaction:
-                    with suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise ProjectError(f"project {self.folder}: {exc}") from None
-                raise
+            return write_transaction(self._db, action, lambda exc: ProjectError(f"project {self.folder}: {exc}"))
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:

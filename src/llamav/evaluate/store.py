@@ -27,13 +27,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llamav.evaluate.keys import GenerationKey, prediction_hash, score_key
 from llamav.records import Prediction, Sample, Score
+from llamav.transaction import write_transaction
 
 DEFAULT_STORE = Path("runs") / "llamav.db"
 
@@ -236,18 +236,7 @@ class Store:
                 raise StoreError(
                     f"store {self.path}: opened read-only ({self.read_only}), and this run has something to add "
                     "to it; make the file and its folder writable, or copy it elsewhere and pass --store COPY")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                result = action(self._db)
-                self._db.execute("COMMIT")
-                return result
-            except BaseException as exc:
-                if self._db.in_transaction:
-                    with suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise _store_error(self.path, exc) from None
-                raise
+            return write_transaction(self._db, action, lambda exc: _store_error(self.path, exc))
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
