@@ -86,7 +86,8 @@ TARGETS = {
     "resume": Target(
         "src/llamav/evaluate/run.py",
         ("tests/test_edges_resume.py",
-         "tests/test_evaluate_store.py::test_a_finished_generation_loads_no_model_and_a_larger_limit_makes_only_the_new_samples",
+         "tests/test_evaluate_store.py::"
+         "test_a_finished_generation_loads_no_model_and_a_larger_limit_makes_only_the_new_samples",
          "tests/test_evaluate_store.py::test_scores_are_read_back_not_computed_again"),
         functions=("generate_missing", "score_missing"),
     ),

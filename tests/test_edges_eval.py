@@ -145,7 +145,8 @@ def test_ctrl_c_in_a_real_eval_exits_130_saying_the_same_command_resumes_and_it_
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while process.poll() is None and (not (tmp_path / "store.db").exists() or prediction_rows(tmp_path / "store.db") < 1):
+    store = tmp_path / "store.db"
+    while process.poll() is None and (not store.exists() or prediction_rows(store) < 1):
         assert time.monotonic() < deadline, "no prediction after 240 s"
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be interrupted"

@@ -9,19 +9,30 @@ from pathlib import Path
 
 import pytest
 
-from llamav.evaluate import GenerationKey, RunConfig, model_identity, reference_digest, sample_digest
+import llamav.answer
+import llamav.metrics
+import llamav.reasoning.parse
+import llamav.text
+from llamav.decoding import DECODING_REVISION
+from llamav.evaluate import GenerationKey, RunConfig, Store, model_identity, reference_digest, sample_digest
 from llamav.evaluate.keys import (
+    EXECUTION_FIELDS,
     digest,
     file_digest,
     folder_fingerprint,
     generation_hash,
     is_secret,
+    prediction_hash,
+    run_hash,
+    sample_set_digest,
     score_key,
     scorer_hash,
+    scoring_code_digest,
     semantic_options,
 )
+from llamav.metrics import ANSWER_PROMPT_VERSION, DEFAULT_MODEL, STEP_PROMPT_VERSION, STEP_THRESHOLD
 from llamav.models import tiny
-from llamav.records import Sample
+from llamav.records import Prediction, Sample
 
 
 def sha(text: str) -> str:
@@ -174,7 +185,8 @@ def test_each_metrics_scorer_hash_follows_its_own_settings_only():
 def test_a_judges_identity_args_and_seed_key_its_scores_but_its_address_does_not():
     judged = RunConfig(model="tiny-random", judge="openai:judge", judge_args={"base_url": "http://a"})
     base = scorer_hash("judge", judged)
-    assert scorer_hash("judge", judged.model_copy(update={"judge_args": {"base_url": "http://b", "api_key": "k"}})) == base
+    moved = judged.model_copy(update={"judge_args": {"base_url": "http://b", "api_key": "k"}})
+    assert scorer_hash("judge", moved) == base
     for change in ({"judge": "openai:other"}, {"judge_args": {"revision": "2"}}, {"seed": 3},
                    {"judge_sees_image": not judged.judge_sees_image}, {"judge_samples": 3}):
         assert scorer_hash("judge", judged.model_copy(update=change)) != base
@@ -188,22 +200,12 @@ def test_a_scorer_registered_elsewhere_is_keyed_by_the_whole_run():
 
 
 def test_the_scoring_code_digest_covers_the_metrics_the_answer_reader_and_the_splitters():
-    from llamav.evaluate.keys import scoring_code_digest
-
-    import llamav.answer
-    import llamav.metrics
-    import llamav.reasoning.parse
-    import llamav.text
-
     files = sorted(Path(llamav.metrics.__file__).parent.glob("*.py")) + [
         Path(llamav.text.__file__), Path(llamav.answer.__file__), Path(llamav.reasoning.parse.__file__)]
     assert scoring_code_digest() == digest([[f.name, f.read_text(encoding="utf-8")] for f in files])
 
 
 def test_predictions_stored_for_a_checkpoint_are_not_found_once_it_is_retrained_in_place(tmp_path):
-    from llamav.evaluate import Store
-    from llamav.records import Prediction
-
     folder = tmp_path / "ckpt"
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(b"\x00" * 64)
@@ -220,16 +222,12 @@ def test_predictions_stored_for_a_checkpoint_are_not_found_once_it_is_retrained_
 
 
 def test_the_generation_hash_is_the_digest_of_params_semantic_model_args_and_decoding_revision():
-    from llamav.decoding import DECODING_REVISION
-
     config = RunConfig(model="tiny-random", model_args={"dtype": "float32", "device": "cpu"})
     assert generation_hash(config) == digest({"params": config.generation_params, "model_args": {"dtype": "float32"},
                                               "decoding_revision": DECODING_REVISION})
 
 
 def test_the_run_hash_is_written_under_the_settings_first_names_without_execution_fields():
-    from llamav.evaluate.keys import EXECUTION_FIELDS, run_hash
-
     config = RunConfig(model="tiny-random", judge="openai:j", judge_args={"base_url": "http://h", "revision": "2"})
     fields = config.model_dump(exclude=set(EXECUTION_FIELDS), by_alias=True)
     assert "judge_max_new_tokens" in fields and "self_judge_max_new_tokens" not in fields
@@ -238,9 +236,6 @@ def test_the_run_hash_is_written_under_the_settings_first_names_without_executio
 
 
 def test_each_scorer_hash_is_the_digest_of_its_documented_parts():
-    from llamav.evaluate.keys import run_hash, scoring_code_digest
-    from llamav.metrics import ANSWER_PROMPT_VERSION, DEFAULT_MODEL, STEP_PROMPT_VERSION, STEP_THRESHOLD
-
     code = scoring_code_digest()
     plain = RunConfig(model="tiny-random", rel_tol=0.02, roscoe_source="question+reference")
     assert scorer_hash("answer", plain) == digest({"metric": "answer", "code": code, "rel_tol": 0.02, "judge": None,
@@ -260,17 +255,12 @@ def test_each_scorer_hash_is_the_digest_of_its_documented_parts():
 
 
 def test_a_predictions_hash_is_the_digest_of_its_json_and_tells_predictions_apart():
-    from llamav.evaluate.keys import prediction_hash
-    from llamav.records import Prediction
-
     first = Prediction(sample_id="s0", model="m", protocol="p", strategy="s", final_answer="3")
     assert prediction_hash(first) == digest(json.loads(first.model_dump_json()))
     assert prediction_hash(first) != prediction_hash(first.model_copy(update={"final_answer": "4"}))
 
 
 def test_a_sample_sets_digest_ignores_order_and_follows_each_reference():
-    from llamav.evaluate.keys import sample_set_digest
-
     one, two = sample(), sample(id="s1", question="Which?")
     assert sample_set_digest([one, two]) == sample_set_digest([two, one]) == digest(
         sorted([[s.id, reference_digest(s)] for s in (one, two)]))

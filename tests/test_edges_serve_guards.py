@@ -115,8 +115,8 @@ def test_a_malformed_body_is_a_400(raw, message):
 
 def test_nesting_up_to_the_depth_limit_is_read_and_one_level_more_is_refused():
     def nested(depth: int) -> bytes:  # the body object is level 1, each list one more
-        return json.dumps({"model": SERVED, "messages": USER, "user": "x",
-                           "logit_bias": {}}).encode()[:-1] + b', "stop": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+        head = json.dumps({"model": SERVED, "messages": USER, "user": "x", "logit_bias": {}}).encode()[:-1]
+        return head + b', "stop": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
 
     assert refusal(raw=nested(65)).message == "the request body nests deeper than 64 levels"
     with pytest.raises(APIError) as deep_but_allowed:
@@ -352,7 +352,8 @@ def test_a_reasoning_request_needs_one_user_message_with_an_image_and_a_question
         refused = refusal(messages=messages, protocol="direct", beams=2)
         assert (refused.param, refused.message) == ("messages", message)
     refused = refusal(messages=image_turn("Q?", png_data_url()), protocol="tree-of-thought")
-    assert refused.param == "protocol" and refused.message.startswith("unknown reasoning protocol 'tree-of-thought'; known: ")
+    assert refused.param == "protocol"
+    assert refused.message.startswith("unknown reasoning protocol 'tree-of-thought'; known: ")
     assert "llamav-o1" in refused.message
 
 

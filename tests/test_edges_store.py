@@ -4,6 +4,7 @@ several, a batch that fails halfway, SQLite's errors in one line, and reads of m
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 
@@ -75,7 +76,7 @@ def test_a_batch_that_fails_halfway_commits_none_of_its_rows_and_the_store_keeps
     refuse_inserts(path, "predictions", "s1", "refused by a trigger")
     with Store(path) as store:
         with pytest.raises(StoreError, match=rf"^store {path}: refused by a trigger; "):
-            store.add_predictions(KEY, [(sample(0), prediction(0)), (sample(1), prediction(1)), (sample(2), prediction(2))])
+            store.add_predictions(KEY, [(sample(i), prediction(i)) for i in range(3)])
         assert store.predictions(KEY, [sample(0), sample(1), sample(2)]) == {}
         store.add_predictions(KEY, [(sample(0), prediction(0))])
         assert list(store.predictions(KEY, [sample(0)])) == ["s0"]
@@ -186,8 +187,6 @@ def test_attempts_count_every_row_of_each_sample_over_many_keys(tmp_path):
 
 
 def test_a_store_is_shared_by_threads(tmp_path):
-    import threading
-
     with Store(tmp_path / "s.db") as store:
         threads = [threading.Thread(target=store.add_predictions, args=(KEY, [(sample(i), prediction(i))]))
                    for i in range(4)]
