@@ -251,9 +251,41 @@ def test_the_reasoning_field_does_not_reach_langchain_messages(llm):
 # -- refusals --------------------------------------------------------------------------------------
 
 
+def test_logprobs_come_from_the_decoder_for_each_token_with_the_top_alternatives(client):
+    reply = chat(client, messages=[{"role": "user", "content": "What is the total? Give the final answer only."}],
+                 max_tokens=30, temperature=0, logprobs=True, top_logprobs=3)
+    [choice] = reply.choices
+    tokens = choice.logprobs.content
+    # Every token decoded but the end-of-turn token that closed the reply.
+    ended = 1 if choice.finish_reason == "stop" else 0
+    assert "".join(t.token for t in tokens) == choice.message.content
+    assert len(tokens) == reply.usage.completion_tokens - ended
+    for token in tokens:  # greedy: the token taken is the most likely one, listed first of three
+        assert len(token.top_logprobs) == 3 and token.top_logprobs[0].token == token.token
+        assert token.logprob == pytest.approx(token.top_logprobs[0].logprob) and token.logprob <= 0
+        assert [t.logprob for t in token.top_logprobs] == sorted((t.logprob for t in token.top_logprobs), reverse=True)
+        assert bytes(token.bytes).decode() == token.token
+
+
+def test_a_streamed_reply_carries_its_logprobs_on_its_last_chunk(client):
+    ask = dict(messages=[{"role": "user", "content": "Hello"}], max_tokens=8, temperature=0, logprobs=True)
+    whole = chat(client, **ask).choices[0].logprobs.content
+    last = [c.choices[0] for c in chat(client, stream=True, **ask) if c.choices][-1]
+    assert [t.token for t in last.logprobs.content] == [t.token for t in whole]
+
+
+@pytest.mark.parametrize("ask, param", [
+    ({"top_logprobs": 2}, "top_logprobs"),
+    ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+    ({"logprobs": True, "extra_body": {"protocol": "direct"}}, "logprobs"),
+])
+def test_logprobs_asked_wrongly_are_400s(client, ask, param):
+    with pytest.raises(openai.BadRequestError) as refused:
+        chat(client, messages=[image_message("Colour?", png_data_url())], max_tokens=3, **ask)
+    assert refused.value.body["param"] == param
+
+
 @pytest.mark.parametrize("field, ask", [
-    ("logprobs", {"logprobs": True}),
-    ("top_logprobs", {"logprobs": True, "top_logprobs": 3}),
     ("frequency_penalty", {"frequency_penalty": 0.5}),
     ("presence_penalty", {"presence_penalty": -1}),
     ("logit_bias", {"logit_bias": {"12": 5}}),

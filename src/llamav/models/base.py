@@ -52,6 +52,19 @@ class GenerateParams:
     # call under tool_choice "auto", which the model may decline). Backends that cannot offer the
     # choice refuse it.
     json_or_text: bool = False
+    # Ask for each new token's log-probability (None: not asked), and for that many of the most
+    # likely tokens at each step beside it. Backends that cannot give them refuse it.
+    logprobs: int | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One decoded token: its text, its log-probability under the model (before temperature,
+    top-p or a grammar), and the most likely tokens at that step with theirs, when asked."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -70,6 +83,8 @@ class Completion:
     model_calls: int = 1
     # Why each text ended, as decoding saw it, one per text; empty where the backend cannot say.
     finish_reasons: list[FinishReason] = field(default_factory=list)
+    # With GenerateParams.logprobs: each text's tokens, one list per text.
+    logprobs: list[list[TokenLogprob]] | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from llamav.models.base import (
     Message,
     ModelLoadError,
     PromptTooLong,
+    TokenLogprob,
     register_backend,
 )
 from llamav.models.chat import chat_conversation, render_chat, template_flags
@@ -203,6 +204,10 @@ class HFModel:
                 out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
             else:
                 out = self.model.generate(**inputs, **kwargs)
+        logprobs = None
+        if params.logprobs is not None:
+            logprobs = self._logprobs(out.sequences[:, width:], out.logits, params.logprobs)
+            out = out.sequences
         new_tokens = out[:, width:]
         texts = self._decode(new_tokens, params.stop)
         reasons = self._finish_reasons(new_tokens, texts, params)
@@ -216,9 +221,33 @@ class HFModel:
                 generated_tokens=counter.steps * rows,
                 wall_seconds=wall,
                 finish_reasons=reasons[i * n:(i + 1) * n],
+                logprobs=None if logprobs is None else logprobs[i * n:(i + 1) * n],
             )
             for i in range(len(requests))
         ]
+
+    def _logprobs(self, new_tokens: Any, logits: tuple[Any, ...], top: int) -> list[list[TokenLogprob]]:
+        """Each row's tokens with their log-probabilities from the model's own logits (as vLLM
+        reports them: before temperature, top-p or a grammar), up to the row's end token."""
+        # torch is loaded with the model; log_softmax is its.
+        import torch
+
+        steps = torch.stack(logits, dim=1).float().log_softmax(dim=-1)  # rows x steps x vocab
+        # A row ends at its end token; a row that ended on a stop string is padded after it.
+        stops = {*self.stop_ids, self.tokenizer.pad_token_id}
+        rows = []
+        for row, tokens in enumerate(new_tokens.tolist()):
+            made: list[TokenLogprob] = []
+            for step, token in enumerate(tokens[: steps.shape[1]]):
+                if token in stops:
+                    break
+                alternatives: tuple[tuple[str, float], ...] = ()
+                if top:
+                    values, ids = steps[row, step].topk(top)
+                    alternatives = tuple((self.tokenizer.decode([i]), float(v)) for v, i in zip(values.tolist(), ids.tolist()))
+                made.append(TokenLogprob(self.tokenizer.decode([token]), float(steps[row, step, token]), alternatives))
+            rows.append(made)
+        return rows
 
     def _encode(self, messages: list[Message], image: Any | None) -> Any:
         """One chat as the model reads it: input_ids, attention_mask (and pixel_values)."""
@@ -285,6 +314,8 @@ class HFModel:
         # transformers is loaded with the model; LogitsProcessorList is what generate() expects.
         from transformers import LogitsProcessorList
 
+        if params.logprobs is not None and params.num_beams > 1:
+            raise ValueError("log-probabilities are given for sampled or greedy tokens, not with beam search")
         if params.json_schema is not None and params.stop:
             # A stop string could end the document anywhere; only the grammar may end it.
             raise ValueError("a JSON schema and stop strings do not go together: the schema decides where the reply ends")
@@ -308,6 +339,8 @@ class HFModel:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        if params.logprobs is not None:
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
         if params.json_schema is not None:
             kwargs["logits_processor"].extend(
                 self._json.processors(params.json_schema, params.num_beams, or_text=params.json_or_text))

@@ -165,6 +165,8 @@ class OpenAIModel:
             request["seed"] = params.seed
         if params.stop:
             request["stop"] = list(params.stop)
+        if params.logprobs is not None:
+            raise ValueError("openai backend: log-probabilities are not asked of a server here")
         if params.json_or_text:
             raise ValueError("openai backend: json_or_text has no chat-completions equivalent (send tools instead)")
         if params.json_schema is not None:

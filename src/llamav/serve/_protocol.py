@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llamav.bench import parse_choices
 from llamav.decoding import STRATEGIES
 from llamav.images import ENV_MAX_PIXELS, ImageError, ImageLimits, decode_image, load_image
-from llamav.models import GenerateParams, Message
+from llamav.models import GenerateParams, Message, TokenLogprob
 from llamav.reasoning import PROTOCOLS
 from llamav.records import Sample
 from llamav.serve._tools import CALL_FINISH, Tools, choose_tools
@@ -175,9 +175,10 @@ class ChatRequest(BaseModel):
     tool_choice: Literal["none", "auto", "required"] | _NamedToolChoice | None = None
     # One call per reply is what this server decodes, which either setting allows.
     parallel_tool_calls: bool | None = None
-    # Accepted only where they ask for nothing (see `unsupported`).
+    # Each token's log-probability, and the `top_logprobs` most likely tokens beside it.
     logprobs: bool | None = None
-    top_logprobs: int | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    # Accepted only where they ask for nothing (see `unsupported`).
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
     logit_bias: dict[str, float] | None = None
@@ -191,8 +192,6 @@ class ChatRequest(BaseModel):
     def unsupported(self) -> list[str]:
         """The fields that ask for something this server does not do."""
         asked = {
-            "logprobs": bool(self.logprobs),
-            "top_logprobs": bool(self.top_logprobs),
             "frequency_penalty": bool(self.frequency_penalty),
             "presence_penalty": bool(self.presence_penalty),
             "logit_bias": bool(self.logit_bias),
@@ -241,6 +240,8 @@ def parse_request(body: bytes) -> ChatRequest:
     if unsupported:
         raise APIError(400, f"this server does not support {', '.join(unsupported)} (send it unset, false or 0)",
                        param=unsupported[0])
+    if request.top_logprobs and not request.logprobs:
+        raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
     return request
 
 
@@ -276,7 +277,8 @@ class ChatJob:
     def streams_tokens(self) -> bool:
         """Whether this job's text can go out as it is decoded: one continuation of plain text (a
         tool call is sent whole, as OpenAI streams one)."""
-        return self.n == 1 and self.params.num_return_sequences == 1 and self.tools is None
+        return (self.n == 1 and self.params.num_return_sequences == 1 and self.tools is None
+                and self.params.logprobs is None)
 
     def batch_key(self) -> str:
         # Jobs batch together only when every generation setting agrees (the backend takes one
@@ -334,6 +336,7 @@ def build_job(request: ChatRequest, limits: Limits, served: str) -> ChatJob | Re
         seed=request.seed if temperature > 0 else None,
         json_schema=schema,
         json_or_text=tools is not None and not tools.required,
+        logprobs=(request.top_logprobs or 0) if request.logprobs else None,
     )
     return ChatJob(messages, image, params, request.n, tools)
 
@@ -451,6 +454,8 @@ def _reason_job(request: ChatRequest, messages: list[Message], image_bytes: byte
         raise APIError(400, "stop applies to plain chat; a reasoning protocol sets its own stops", param="stop")
     if request.tools:
         raise APIError(400, "tools apply to plain chat, not to a reasoning protocol", param="tools")
+    if request.logprobs:
+        raise APIError(400, "logprobs apply to plain chat, not to a reasoning protocol", param="logprobs")
     if [m.role for m in messages] != ["user"] or image_bytes is None:
         raise APIError(400, "a reasoning protocol takes one user message: the question with its image",
                        param="messages")
@@ -491,20 +496,32 @@ class Choice:
     reasoning: dict[str, Any] | None = None
     # OpenAI's tool_calls when the reply is a call (the content is then None).
     tool_calls: list[dict[str, Any]] | None = None
+    # OpenAI's logprobs.content: one entry per token, when asked.
+    logprobs: list[dict[str, Any]] | None = None
 
 
-def chat_choice(text: str, finish_reason: str, stops: tuple[str, ...], tools: Tools | None) -> Choice:
-    """One plain-chat choice from a backend's text and the reason decoding gave."""
+def chat_choice(text: str, finish_reason: str, stops: tuple[str, ...], tools: Tools | None,
+                logprobs: list[TokenLogprob] | None = None) -> Choice:
+    """One plain-chat choice from a backend's text, the reason decoding gave, and its tokens'
+    log-probabilities when asked."""
+    content = None if logprobs is None else [_token_logprob(t) for t in logprobs]
     if tools is not None and finish_reason == "stop":
         calls = tools.read(text)
         if calls is not None:
-            return Choice("", CALL_FINISH, tool_calls=calls)
+            return Choice("", CALL_FINISH, tool_calls=calls, logprobs=content)
     # The backend keeps the stop string in the text; OpenAI's protocol drops it and says which
     # one matched in `stop_reason` (vLLM's field).
     for stop in stops:
         if text.endswith(stop):
-            return Choice(text[: -len(stop)], finish_reason, stop_reason=stop)
-    return Choice(text, finish_reason)
+            return Choice(text[: -len(stop)], finish_reason, stop_reason=stop, logprobs=content)
+    return Choice(text, finish_reason, logprobs=content)
+
+
+def _token_logprob(token: TokenLogprob) -> dict[str, Any]:
+    def entry(text: str, logprob: float) -> dict[str, Any]:
+        return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
+
+    return {**entry(token.token, token.logprob), "top_logprobs": [entry(t, lp) for t, lp in token.top]}
 
 
 @dataclass
@@ -533,7 +550,8 @@ def completion_body(result: Result, model: str, cid: str) -> dict[str, Any]:
             message.update(content=None, tool_calls=choice.tool_calls)
         if choice.reasoning is not None:
             message[REASONING_FIELD] = choice.reasoning
-        body = {"index": index, "message": message, "finish_reason": choice.finish_reason, "logprobs": None}
+        logprobs = None if choice.logprobs is None else {"content": choice.logprobs}
+        body = {"index": index, "message": message, "finish_reason": choice.finish_reason, "logprobs": logprobs}
         if choice.stop_reason is not None:
             # vLLM's field: which stop string ended the text (OpenAI drops it from the content).
             body["stop_reason"] = choice.stop_reason
@@ -577,6 +595,8 @@ class Chunks:
 
     def closing(self, choice: Choice, index: int = 0) -> dict[str, Any]:
         last: dict[str, Any] = {"index": index, "delta": {}, "finish_reason": choice.finish_reason}
+        if choice.logprobs is not None:  # the whole reply's, on its last chunk
+            last["logprobs"] = {"content": choice.logprobs}
         if choice.reasoning is not None:
             last["delta"][REASONING_FIELD] = choice.reasoning
         if choice.stop_reason is not None:

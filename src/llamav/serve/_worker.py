@@ -135,10 +135,11 @@ class Worker:
 
     def _chat_result(self, job: ChatJob, completion: Completion) -> Result:
         texts, reasons = completion.texts, completion.finish_reasons
+        logprobs = completion.logprobs or [None] * len(texts)
         if len(texts) < job.n:  # greedy: one text stands for all n
-            texts, reasons = texts * job.n, reasons * job.n
-        choices = [chat_choice(text, reason, job.params.stop, job.tools)
-                   for text, reason in zip(texts[: job.n], reasons[: job.n])]
+            texts, reasons, logprobs = texts * job.n, reasons * job.n, logprobs * job.n
+        choices = [chat_choice(text, reason, job.params.stop, job.tools, tokens)
+                   for text, reason, tokens in zip(texts[: job.n], reasons[: job.n], logprobs[: job.n])]
         return Result(choices, completion.prompt_tokens, completion.generated_tokens)
 
     def _run_reasoning(self, jobs: list[ReasonJob]) -> None:
