@@ -56,7 +56,7 @@ TARGETS = {
     ),
     "store": Target(
         "src/llamav/evaluate/store.py",
-        ("tests/test_edges_store.py", "tests/test_edges_store_claims.py",
+        ("tests/test_edges_store.py", "tests/test_edges_store_claims.py", "tests/test_store_faults.py",
          "tests/test_evaluate_store.py::test_the_first_success_is_the_result_and_a_failure_stays_on_record",
          "tests/test_evaluate_store.py::test_a_sample_with_the_same_id_but_another_question_is_another_key",
          "tests/test_evaluate_config.py::test_a_damaged_store_is_one_line_naming_the_file",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
-from llamav.evaluate import GenerationKey, Store, StoreError
+from llamav.evaluate import GenerationKey, Store, StoreError, default_store_path
 from llamav.evaluate.keys import score_key
 from llamav.records import Prediction, Sample, Score
 
@@ -195,3 +196,10 @@ def test_a_store_is_shared_by_threads(tmp_path):
         for thread in threads:
             thread.join()
         assert len(store.predictions(KEY, [sample(i) for i in range(4)])) == 4
+
+
+def test_the_default_store_is_llamav_store_when_set_else_runs_llamav_db(monkeypatch):
+    monkeypatch.setenv("LLAMAV_STORE", "/data/shared.db")
+    assert default_store_path() == Path("/data/shared.db")
+    monkeypatch.setenv("LLAMAV_STORE", "")
+    assert default_store_path() == Path("runs") / "llamav.db"
