@@ -3,11 +3,14 @@ folder that points out of it is refused like a path outside it; the byte limit h
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+from PIL import Image
 from vrc_files import png, vrc_row, write_jsonl
 
 from llamav.bench import load_source
-from llamav.images import ImageError, ImageLimits, load_image
+from llamav.images import ImageError, ImageLimits, load_image, resolve_image_path
 
 OUTSIDE = "is outside the benchmark's folder; pass --allow-outside-paths (allow_outside_paths=True) to read it"
 
@@ -99,3 +102,89 @@ def test_a_long_path_is_shortened_in_the_refusal(layout):
     with pytest.raises(ImageError) as refused:
         load_image(str(layout.parent / name), folders=[layout])
     assert str(refused.value) == f"image path '{str(layout.parent / name)[:117]}...' {OUTSIDE}"
+
+
+# -- every form an image takes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, {"bytes": b"", "path": None}, {"bytes": None, "path": ""}, "", "   "])
+def test_no_image_at_all_is_a_missing_image(value):
+    with pytest.raises(ImageError) as refused:
+        load_image(value)
+    assert str(refused.value) == "missing image"
+
+
+def test_a_pil_image_and_a_memoryview_load_as_their_bytes():
+    picture = Image.new("RGB", (5, 3), "red")
+    loaded = load_image(picture)
+    assert loaded.data.startswith(b"\x89PNG") and loaded.size == (5, 3)
+    assert load_image(memoryview(png("green"))).data == png("green")
+
+
+def test_a_value_of_another_type_is_named():
+    with pytest.raises(ImageError) as refused:
+        load_image(3.5)
+    assert str(refused.value) == "image has unsupported type float"
+
+
+def test_undecodable_bytes_are_named_by_their_file_and_plain_bytes_are_not(layout):
+    (layout / "bad.png").write_bytes(b"not an image at all")
+    with pytest.raises(ImageError) as from_file:
+        load_image("bad.png", folders=[layout])
+    with pytest.raises(ImageError) as from_bytes:
+        load_image(b"not an image at all")
+    assert str(from_file.value) == f"bad.png: {from_bytes.value}"
+    assert not str(from_bytes.value).startswith(("None", ":"))
+
+
+def test_a_home_relative_path_is_expanded(layout, monkeypatch):
+    monkeypatch.setenv("HOME", str(layout))
+    assert load_image("~/own.png", folders=[layout]).data == png("green")
+
+
+def test_a_relative_path_without_a_folder_is_taken_from_the_working_folder(layout, monkeypatch):
+    monkeypatch.chdir(layout)
+    assert load_image("own.png", allow_outside_paths=True).data == png("green")
+
+
+def test_a_path_that_cannot_be_a_path_is_named(layout):
+    with pytest.raises(ImageError) as refused:
+        load_image("a\x00b.png", folders=[layout])
+    assert str(refused.value).startswith("image path 'a\\x00b.png' is not a usable path (")
+
+
+def test_a_name_too_long_for_the_file_system_cannot_be_read(layout):
+    name = "n" * 300 + ".png"
+    with pytest.raises(ImageError) as refused:
+        load_image(name, folders=[layout])
+    assert str(refused.value) == f"cannot read image file {name[:117]}... (File name too long)"
+
+
+def test_a_socket_given_as_an_image_is_named_a_socket(layout):
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(layout / "s.png"))
+        with pytest.raises(ImageError) as refused:
+            load_image("s.png", folders=[layout])
+    assert str(refused.value) == "s.png is a socket, not an image file"
+
+
+def test_the_byte_limit_names_the_files_real_size_and_no_limit_reads_it_whole(layout):
+    data = png("green")
+    with pytest.raises(ImageError) as refused:
+        load_image("own.png", folders=[layout], limits=ImageLimits(max_bytes=10))
+    assert str(refused.value).startswith(f"own.png: image file is {len(data):,} bytes, above the limit of 10 ")
+    assert load_image("own.png", folders=[layout], limits=ImageLimits(max_bytes=None)).data == data
+
+
+def test_resolving_refuses_outside_paths_unless_told(layout):
+    with pytest.raises(ImageError, match="outside"):
+        resolve_image_path(str(layout.parent / "secret.png"), folders=[layout])
+    assert resolve_image_path("own.png", folders=[layout]) == (layout / "own.png").resolve()
+
+
+def test_a_name_of_120_characters_is_shown_whole_and_of_121_shortened(layout):
+    for length, shown in ((120, "../" + "p" * 113 + ".png"), (121, "../" + "p" * 114 + "...")):
+        text = "../" + "p" * (length - 7) + ".png"
+        with pytest.raises(ImageError) as refused:
+            load_image(text, folders=[layout])
+        assert str(refused.value) == f"image path '{shown}' {OUTSIDE}"
