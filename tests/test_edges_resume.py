@@ -140,6 +140,7 @@ def test_a_failed_prediction_gets_a_failed_score_that_is_never_stored(tmp_path, 
         assert store.counts()["scores"] == 0
     assert scored.made == 0 and seen == [("answer", 2)]
     assert all(scored.scores["answer"][s.id].value is None for s in samples[:2])
+    assert scored.scores["answer"][samples[0].id].error == f"prediction failed: sample {samples[0].id!r}: CUDA out of memory"
     assert scored.scores["answer"][samples[1].id].error == "no prediction for this sample"
 
 
@@ -147,10 +148,10 @@ def test_scores_are_committed_chunk_by_chunk_and_counted(tmp_path, samples):
     many = [s.model_copy(update={"id": f"{s.id}-{i}"}) for i in range(12) for s in samples]  # 36 > one chunk of 32
     predictions = {s.id: Prediction(sample_id=s.id, model="m", protocol="p", strategy="s", final_answer="0")
                    for s in many}
-    seen: list[int] = []
+    seen: list[tuple[str, int]] = []
     with Store(tmp_path / "s.db") as store:
         scored = score_missing(store, many, predictions, ["answer"], RunConfig(metrics=["answer"]), ScoreConfig(),
-                               on_done=lambda metric, n: seen.append(n))
+                               on_done=lambda metric, n: seen.append((metric, n)))
         assert store.counts()["scores"] == 36
-    assert seen == [0, 32, 4] and scored.made == 36
+    assert seen == [("answer", 0), ("answer", 32), ("answer", 4)] and scored.made == 36
     assert list(scored.scores["answer"]) == [s.id for s in many]
