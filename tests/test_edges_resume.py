@@ -140,7 +140,8 @@ def test_a_failed_prediction_gets_a_failed_score_that_is_never_stored(tmp_path, 
         assert store.counts()["scores"] == 0
     assert scored.made == 0 and seen == [("answer", 2)]
     assert all(scored.scores["answer"][s.id].value is None for s in samples[:2])
-    assert scored.scores["answer"][samples[0].id].error == f"prediction failed: sample {samples[0].id!r}: CUDA out of memory"
+    reason = f"prediction failed: sample {samples[0].id!r}: CUDA out of memory"
+    assert scored.scores["answer"][samples[0].id].error == reason
     assert scored.scores["answer"][samples[1].id].error == "no prediction for this sample"
 
 
