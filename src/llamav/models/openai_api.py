@@ -5,8 +5,15 @@
     load_model("openai:judge", base_url="http://127.0.0.1:8000/v1")    # a local server
 
 Every protocol runs on it: each turn of a conversation is one request carrying the whole history,
-the image as a PNG data URL in the first user message. Beam search is refused (chat-completions
-servers do not beam search); use `greedy`, or sampling strategies that make several calls.
+the image as a PNG data URL in the first user message.
+
+Beam search (`num_beams > 1`, `--strategy beam`) runs on the server when it is vLLM's (or `llamav
+serve`, which takes the same fields): the request carries vLLM's `use_beam_search: true` with `n`
+as the beam width, and the server answers the beams best first (vLLM gives no sequence scores in
+chat completions, so `Completion.scores` stay None). `server=vllm` says so; left unset, the first
+beam request asks the server's `/v1/models` once (`owned_by: "vllm"` or `"llamav"`). Any other
+server (`server=openai`) refuses beam search with that reason, before a request is sent: use
+`greedy`, or sampling strategies that make several calls.
 
 Failures. Each request has a timeout (`timeout`, seconds per attempt) and is retried on 408, 409,
 429, 5xx, timeouts and dropped connections by the official client's own retry machinery
@@ -86,6 +93,9 @@ class OpenAIModel:
         # "max_tokens" is understood by every compatible server; OpenAI's reasoning models want
         # "max_completion_tokens" instead.
         token_limit_field: str = "max_tokens",
+        # "vllm": the server beam searches through vLLM's fields; "openai": it does not; None: ask
+        # its /v1/models at the first beam request.
+        server: str | None = None,
     ) -> None:
         # The client takes 0.6 s to import, paid only by a run that calls a server (not by every
         # `import llamav.models`, which registers this backend).
@@ -105,6 +115,9 @@ class OpenAIModel:
         if self.timeout <= 0 or self.max_retries < 0 or self.concurrency < 1:
             raise ValueError("openai backend: timeout must be > 0, max_retries >= 0 and concurrency >= 1")
         self.token_limit_field = token_limit_field
+        if server is not None and server not in _SERVERS:
+            raise ValueError(f"openai backend: server={server!r}; known: {', '.join(_SERVERS)}")
+        self.server = server
         self._lock = threading.Lock()
         # A true bound on requests in flight from this backend, whoever calls it (the Reasoner's
         # pool, the run loop's threads, the judge's), held through the client's retries and backoff.
@@ -148,17 +161,44 @@ class OpenAIModel:
             out.append({"role": message.role, "content": content})
         return out
 
+    def beam_search(self) -> bool:
+        """Whether the server beam searches: as `server` says, else as its /v1/models says (asked
+        once, and only by a run that beam searches)."""
+        with self._lock:
+            if self.server is None:
+                self.server = self._probe_server()
+            return self.server == "vllm"
+
+    def _probe_server(self) -> str:
+        # Loaded by __init__ already (see there); here for its exception classes.
+        import openai
+
+        try:
+            listed = self._client.models.list()
+        except openai.OpenAIError:
+            return "openai"
+        owners = {getattr(entry, "owned_by", None) for entry in listed.data}
+        # llamav serve takes vLLM's beam-search fields too.
+        return "vllm" if owners & {"vllm", "llamav"} else "openai"
+
     def _request(self, messages: list[Message], image: Any | None, params: GenerateParams) -> dict[str, Any]:
-        if params.num_beams > 1:
-            raise ValueError("openai backend: chat-completions servers do not beam search (num_beams > 1); "
-                             "use --strategy greedy, best-of-n or stage-beam")
+        beams = params.num_beams > 1
+        if beams and not self.beam_search():
+            raise ValueError("openai backend: chat-completions servers other than vLLM do not beam search "
+                             "(num_beams > 1); use --strategy greedy, best-of-n or stage-beam, or server=vllm "
+                             "for a vLLM server")
         request: dict[str, Any] = {
             "model": self.model,
             "messages": self._messages(messages, image),
             "temperature": params.temperature,
-            "n": params.num_return_sequences,
+            # vLLM's beam width is n; it answers the n beams best first.
+            "n": params.num_beams if beams else params.num_return_sequences,
             self.token_limit_field: params.max_new_tokens,
         }
+        if beams:
+            if params.num_return_sequences > params.num_beams:
+                raise ValueError("openai backend: num_return_sequences cannot exceed num_beams")
+            request["extra_body"] = {"use_beam_search": True}
         if params.temperature > 0 and params.top_p < 1.0:
             request["top_p"] = params.top_p
         if params.seed is not None:
@@ -187,7 +227,9 @@ class OpenAIModel:
                 response = self._client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
             raise OpenAIBackendError(self._scrub(self._reason(exc))) from None
-        texts = [self._with_stop(choice) for choice in response.choices]
+        # A beam search answers every beam; the caller asked for the best num_return_sequences.
+        choices = response.choices[: params.num_return_sequences] if params.num_beams > 1 else response.choices
+        texts = [self._with_stop(choice) for choice in choices]
         usage = response.usage
         return Completion(
             texts=texts,
@@ -196,7 +238,7 @@ class OpenAIModel:
             generated_tokens=usage.completion_tokens if usage else 0,
             wall_seconds=time.perf_counter() - start,
             # The server's word; whatever is not a cut (tool calls, a filter) ended on its own.
-            finish_reasons=["length" if choice.finish_reason == "length" else "stop" for choice in response.choices],
+            finish_reasons=["length" if choice.finish_reason == "length" else "stop" for choice in choices],
         )
 
     def _reason(self, exc: Exception) -> str:
@@ -225,12 +267,13 @@ class OpenAIModel:
         return message.replace(key, "***") if key and key != _NO_KEY else message
 
 
-_OPTIONS = {"base_url", "api_key", "timeout", "max_retries", "concurrency", "token_limit_field"}
+_OPTIONS = {"base_url", "api_key", "timeout", "max_retries", "concurrency", "token_limit_field", "server"}
+_SERVERS = ("vllm", "openai")
 
 
 @register_backend("openai", OpenAIModel.capabilities)
 def _build(spec: str, **options: Any) -> OpenAIModel:
-    """Options: base_url, api_key, timeout, max_retries, concurrency, token_limit_field."""
+    """Options: base_url, api_key, timeout, max_retries, concurrency, token_limit_field, server."""
     options = {k: v for k, v in options.items() if v is not None}
     unknown = set(options) - _OPTIONS
     if unknown:

@@ -55,6 +55,9 @@ def create_app(
     """
     limits = limits or Limits()
     served = name or model.name
+    # The served model's beam-search stopping rule, which a request's `early_stopping` must match
+    # (the hf backend's option; other backends do not say).
+    early_stopping = getattr(model, "early_stopping", None)
     worker = Worker(model, limits)
     started = int(time.time())
     # Bytes, compared in constant time: how long a wrong key takes to refuse says nothing of the key.
@@ -112,7 +115,7 @@ def create_app(
                     raise ClientDisconnect()
             chat = parse_request(body)
             # Decoding an image takes CPU time: off the event loop, which keeps answering others.
-            job = await run_in_threadpool(build_job, chat, limits, served)
+            job = await run_in_threadpool(build_job, chat, limits, served, early_stopping)
             live = chat.stream and isinstance(job, ChatJob) and job.streams_tokens() and model.capabilities.stream
             if live:
                 pieces: asyncio.Queue[str] = asyncio.Queue()

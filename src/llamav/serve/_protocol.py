@@ -184,6 +184,14 @@ class ChatRequest(BaseModel):
     logit_bias: dict[str, float] | None = None
     # An end user's id, for the operator's abuse tracking upstream; it changes no reply.
     user: str | None = None
+    # vLLM's beam search (its extra parameters, the openai client's `extra_body`): the beam width
+    # is `best_of` when given (vLLM's older servers), else `n`; the n best beams are answered, best
+    # first. A length penalty other than 1 (the model's own) is refused; early_stopping must be the
+    # served model's setting (see `build_job`).
+    use_beam_search: bool = False
+    best_of: int | None = Field(None, ge=1)
+    length_penalty: float | None = None
+    early_stopping: bool | None = None
     # llamav's reasoning extensions (the openai client's `extra_body`).
     protocol: str | None = None
     strategy: str | None = None
@@ -195,6 +203,9 @@ class ChatRequest(BaseModel):
             "frequency_penalty": bool(self.frequency_penalty),
             "presence_penalty": bool(self.presence_penalty),
             "logit_bias": bool(self.logit_bias),
+            "length_penalty": self.length_penalty not in (None, 1.0),
+            # Without beam search, best_of asks for candidates ranked by log-probability.
+            "best_of": not self.use_beam_search and self.best_of not in (None, self.n),
         }
         return [name for name, used in asked.items() if used]
 
@@ -277,8 +288,8 @@ class ChatJob:
     def streams_tokens(self) -> bool:
         """Whether this job's text can go out as it is decoded: one continuation of plain text (a
         tool call is sent whole, as OpenAI streams one)."""
-        return (self.n == 1 and self.params.num_return_sequences == 1 and self.tools is None
-                and self.params.logprobs is None)
+        return (self.n == 1 and self.params.num_beams == 1 and self.params.num_return_sequences == 1
+                and self.tools is None and self.params.logprobs is None)
 
     def batch_key(self) -> str:
         # Jobs batch together only when every generation setting agrees (the backend takes one
@@ -296,8 +307,10 @@ class ReasonJob:
     future: Future = field(default_factory=Future)
 
 
-def build_job(request: ChatRequest, limits: Limits, served: str) -> ChatJob | ReasonJob:
-    """Check a request against the limits and turn it into work for the model's queue."""
+def build_job(request: ChatRequest, limits: Limits, served: str,
+              early_stopping: bool | None = None) -> ChatJob | ReasonJob:
+    """Check a request against the limits and turn it into work for the model's queue.
+    `early_stopping` is the served model's beam-search setting (None: it does not say)."""
     if request.model != served:
         raise APIError(404, f"the model {request.model!r} is not served here; this server serves {served!r}",
                        param="model", code="model_not_found")
@@ -309,11 +322,16 @@ def build_job(request: ChatRequest, limits: Limits, served: str) -> ChatJob | Re
         raise APIError(400, f"n is {request.n}; this server allows at most {limits.max_n}", param="n")
     messages, image, image_bytes = _conversation(request, limits)
     if request.protocol is not None:
+        if request.use_beam_search:
+            raise APIError(400, "use_beam_search is plain chat's beam search; a reasoning protocol takes strategy "
+                           "and beams", param="use_beam_search")
         return _reason_job(request, messages, image_bytes, limits)
+    beams = _beam_width(request, limits, early_stopping)
     if request.strategy is not None or request.beams is not None:
         raise APIError(400, "strategy and beams go with a reasoning protocol (protocol: llamav-o1, llava-cot "
                        "or direct)", param="protocol")
-    temperature = 1.0 if request.temperature is None else request.temperature
+    # A beam search is deterministic unless sampling is asked for (vLLM's default there is 1).
+    temperature = (0.0 if beams > 1 else 1.0) if request.temperature is None else request.temperature
     schema = _json_schema(request.response_format)
     tools = _tools(request)
     if tools is not None:
@@ -329,8 +347,9 @@ def build_job(request: ChatRequest, limits: Limits, served: str) -> ChatJob | Re
         max_new_tokens=limit or limits.max_tokens,
         temperature=temperature,
         top_p=request.top_p or 1.0,
-        # Greedy decoding gives n equal texts: computed once, answered n times.
-        num_return_sequences=request.n if temperature > 0 else 1,
+        num_beams=beams,
+        # Greedy decoding gives n equal texts: computed once, answered n times. Beams differ.
+        num_return_sequences=request.n if temperature > 0 or beams > 1 else 1,
         stop=request.stops,
         # Greedy output does not depend on the seed; dropping it lets such requests batch together.
         seed=request.seed if temperature > 0 else None,
@@ -339,6 +358,26 @@ def build_job(request: ChatRequest, limits: Limits, served: str) -> ChatJob | Re
         logprobs=(request.top_logprobs or 0) if request.logprobs else None,
     )
     return ChatJob(messages, image, params, request.n, tools)
+
+
+def _beam_width(request: ChatRequest, limits: Limits, early_stopping: bool | None) -> int:
+    """The beams of a plain chat: 1 unless `use_beam_search` asks for more, as vLLM reads it."""
+    if not request.use_beam_search:
+        return 1
+    width = request.best_of or request.n
+    if width < request.n:
+        raise APIError(400, f"best_of is {width}: beam search answers n={request.n} beams out of best_of, "
+                       "so best_of must be at least n", param="best_of")
+    if width > limits.max_beams:
+        raise APIError(400, f"beam search with {width} beams; this server allows at most {limits.max_beams}",
+                       param="best_of" if request.best_of else "n")
+    if request.logprobs:
+        raise APIError(400, "logprobs are given for sampled or greedy tokens, not with beam search",
+                       param="logprobs")
+    if request.early_stopping is not None and early_stopping is not None and request.early_stopping != early_stopping:
+        raise APIError(400, f"early_stopping is {str(early_stopping).lower()} for the served model (set at launch: "
+                       "--model-args early_stopping=...)", param="early_stopping")
+    return width
 
 
 def _tools(request: ChatRequest) -> Tools | None:
