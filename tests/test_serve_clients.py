@@ -1,6 +1,6 @@
 """`llamav serve --model llamav-tiny` under the client libraries people point at an OpenAI-compatible
-server (issue 22): the official `openai` client, instructor (JSON_SCHEMA and TOOLS modes) and
-langchain-openai, against a real server subprocess on loopback. Requests never change each
+server (issue 22): the official `openai` client, instructor (JSON_SCHEMA and TOOLS modes),
+langchain-openai and inspect-ai (on `tiny-random`), against a real server subprocess on loopback. Requests never change each
 other's answers; a reply that says `stop` parses; finish reasons are decoding's; tools are
 decoded as calls; what the server does not implement is refused by name."""
 
@@ -352,3 +352,42 @@ def test_a_model_failure_is_a_500_with_its_reason_and_a_logged_traceback(caplog)
     [record] = [r for r in caplog.records if r.name == "llamav.serve"]
     assert "CUDA out of memory" in record.getMessage() and record.exc_info is not None
     assert "Traceback" in caplog.text
+
+
+# -- inspect-ai ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def random_server(tmp_path_factory):
+    srv = Server(["--model", "tiny-random"], tmp_path_factory.mktemp("serve-random") / "server.log")
+    yield srv
+    srv.close()
+
+
+def test_inspect_runs_a_task_with_images_through_its_openai_api_provider(random_server, tmp_path, monkeypatch):
+    inspect_ai = pytest.importorskip("inspect_ai")
+    from inspect_ai.dataset import Sample as InspectSample
+    from inspect_ai.model import ChatMessageUser, ContentImage, ContentText
+    from inspect_ai.scorer import includes
+    from inspect_ai.solver import generate
+
+    # inspect's openai-api provider reads <SERVICE>_BASE_URL and <SERVICE>_API_KEY, SERVICE being
+    # the name's second part (llamav-serve here).
+    monkeypatch.setenv("LLAMAV_SERVE_BASE_URL", random_server.base_url)
+    monkeypatch.setenv("LLAMAV_SERVE_API_KEY", "none")
+    samples = [
+        InspectSample(input=[ChatMessageUser(content=[ContentImage(image=png_data_url(color)),
+                                                      ContentText(text="What colour is the picture?")])],
+                      target=color)
+        for color in ("red", "blue")
+    ]
+    task = inspect_ai.Task(dataset=samples, solver=generate(), scorer=includes())
+    # tiny-random rarely stops by itself: a short cap keeps the replies cheap.
+    [log] = inspect_ai.eval(task, model="openai-api/llamav-serve/tiny-random", max_tokens=16, log_dir=str(tmp_path),
+                            display="none", max_retries=0)
+    assert log.status == "success" and log.error is None
+    assert len(log.samples) == 2 and all(s.error is None and s.output.completion for s in log.samples)
+    # Each image reached the model: the prompt is as long as the question with its image sent directly.
+    direct = openai.OpenAI(base_url=random_server.base_url, api_key="none", max_retries=0).chat.completions.create(
+        model="tiny-random", messages=[image_message("What colour is the picture?", png_data_url("red"))], max_tokens=1)
+    assert [s.output.usage.input_tokens for s in log.samples] == [direct.usage.prompt_tokens] * 2
