@@ -95,6 +95,18 @@ def test_a_server_that_does_not_beam_search_is_refused_before_any_request():
     assert scripted.requests == [] and remote.server == "openai"
 
 
+def test_streamed_beams_are_the_same_beams_sent_once_decoded(server):
+    client = openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0)
+    ask = {"model": MODEL, "messages": [image_message("Describe the picture.", png_data_url("blue"))], "n": 2,
+           "max_tokens": TURN_TOKENS, "extra_body": {"use_beam_search": True}}
+    whole = client.chat.completions.create(**ask)
+    texts = ["", ""]
+    for chunk in client.chat.completions.create(stream=True, **ask):
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+    assert texts == [choice.message.content for choice in whole.choices]
+
+
 @pytest.mark.parametrize("extra, param", [
     ({"use_beam_search": True, "length_penalty": 0.5}, "length_penalty"),
     ({"use_beam_search": True, "best_of": 2}, "best_of"),  # fewer beams than n=3
