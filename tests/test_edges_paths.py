@@ -3,7 +3,10 @@ folder that points out of it is refused like a path outside it; the byte limit h
 
 from __future__ import annotations
 
+import io
+import os
 import socket
+import stat
 
 import pytest
 from PIL import Image
@@ -188,3 +191,26 @@ def test_a_name_of_120_characters_is_shown_whole_and_of_121_shortened(layout):
         with pytest.raises(ImageError) as refused:
             load_image(text, folders=[layout])
         assert str(refused.value) == f"image path '{shown}' {OUTSIDE}"
+
+
+def test_a_block_device_given_as_an_image_is_named_a_block_device(layout):
+    os.mknod(layout / "disk.png", stat.S_IFBLK | 0o600, os.makedev(7, 0))
+    with pytest.raises(ImageError) as refused:
+        load_image("disk.png", folders=[layout])
+    assert str(refused.value) == "disk.png is a block device, not an image file"
+
+
+def test_a_path_with_a_nul_byte_says_so(layout):
+    with pytest.raises(ImageError) as refused:
+        load_image("a\x00b.png", folders=[layout])
+    assert str(refused.value) == "image path 'a\\x00b.png' is not a usable path (embedded null byte)"
+
+
+@pytest.mark.parametrize(("kind", "signature"), [("PNG", b"\x89PNG"), ("JPEG", b"\xff\xd8\xff")])
+def test_an_image_past_the_side_limit_is_stored_downscaled_in_its_own_kind(layout, kind, signature):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 32), "blue").save(buffer, format=kind)
+    (layout / "big.img").write_bytes(buffer.getvalue())
+    loaded = load_image("big.img", folders=[layout], limits=ImageLimits(max_side=16))
+    assert loaded.data.startswith(signature) and loaded.size == (16, 8)
+    assert Image.open(io.BytesIO(loaded.data)).size == (16, 8)
