@@ -28,3 +28,17 @@ def test_the_same_quantity_in_other_units_or_rounded_by_floats_is_right(response
 def test_a_given_relative_tolerance_widens_a_unit_match_to_exactly_that():
     assert match_answer("12.1 cm", "12 cm", rel_tol=0.01).correct is True  # 0.83% off
     assert match_answer("12.13 cm", "12 cm", rel_tol=0.01).correct is False  # 1.08% off
+
+
+@pytest.mark.parametrize(("response", "reference"), [("1.5", "3"), ("7/2", "3"), ("5/2", "2"), ("0.5", "1")])
+def test_a_half_is_never_read_as_its_numerator(response, reference):
+    match = match_answer(response, reference)
+    assert (match.correct, match.decided_by) == (False, "rule:number")
+
+
+def test_a_sentence_of_at_most_twelve_words_ending_on_the_reference_states_it_and_a_longer_one_is_undecided():
+    twelve = "I looked at the picture very closely and the colour is red"
+    thirteen = "I looked at the picture very very closely and the colour is red"
+    assert (len(twelve.split()), len(thirteen.split())) == (12, 13)
+    assert (match_answer(twelve, "red").correct, match_answer(twelve, "red").decided_by) == (True, "rule:text")
+    assert (match_answer(thirteen, "red").correct, match_answer(thirteen, "red").decided_by) == (None, "undecided")
