@@ -361,3 +361,62 @@ def test_several_unsupported_fields_are_named_together_in_the_models_order():
     refused = refusal(logit_bias={"1": 1.0}, frequency_penalty=0.1)
     assert refused.message == "this server does not support frequency_penalty, logit_bias (send it unset, false or 0)"
     assert refused.param == "frequency_penalty"
+
+
+# -- log-probabilities and vLLM's beam search ----------------------------------------------------
+
+
+def test_logprobs_ask_the_decoder_for_top_alternatives_and_top_logprobs_alone_is_refused():
+    assert job(logprobs=True, top_logprobs=3).params.logprobs == 3
+    assert job(logprobs=True).params.logprobs == 0
+    assert job().params.logprobs is None and job(logprobs=False, top_logprobs=0).params.logprobs is None
+    refused = refusal(top_logprobs=2)
+    assert (refused.param, refused.message) == ("top_logprobs", "top_logprobs needs logprobs: true")
+    with pytest.raises(APIError) as reasoning_refused:
+        reasoning(logprobs=True)
+    assert (reasoning_refused.value.status, reasoning_refused.value.param, reasoning_refused.value.message) == (
+        400, "logprobs", "logprobs apply to plain chat, not to a reasoning protocol")
+
+
+def test_use_beam_search_takes_n_or_best_of_beams_up_to_the_limit():
+    made = job(use_beam_search=True, n=2)
+    assert (made.params.num_beams, made.params.num_return_sequences, made.params.temperature) == (2, 2, 0.0)
+    assert job(use_beam_search=True, n=2, best_of=3).params.num_beams == 3
+    assert job(n=2, temperature=0).params.num_beams == 1
+    refused = refusal(use_beam_search=True, n=2, best_of=4)
+    assert (refused.param, refused.message) == ("best_of", "beam search with 4 beams; this server allows at most 3")
+    refused = refusal(Limits(max_n=8, max_beams=3), use_beam_search=True, n=4)
+    assert (refused.param, refused.message) == ("n", "beam search with 4 beams; this server allows at most 3")
+    refused = refusal(use_beam_search=True, n=3, best_of=2)
+    assert refused.param == "best_of" and refused.message.startswith("best_of is 2: beam search answers n=3 beams")
+
+
+@pytest.mark.parametrize(("body", "param", "message"), [
+    ({"use_beam_search": True, "n": 2, "logprobs": True}, "logprobs",
+     "logprobs are given for sampled or greedy tokens, not with beam search"),
+    ({"length_penalty": 0.5}, "length_penalty",
+     "this server does not support length_penalty (send it unset, false or 0)"),
+    ({"best_of": 3}, "best_of", "this server does not support best_of (send it unset, false or 0)"),
+])
+def test_beam_search_settings_it_cannot_honour_are_refused(body, param, message):
+    refused = refusal(**body)
+    assert (refused.param, refused.message) == (param, message)
+
+
+def test_early_stopping_must_be_the_served_models_own():
+    request = parse_request(json.dumps({"model": SERVED, "messages": USER, "use_beam_search": True, "n": 2,
+                                        "early_stopping": True}).encode())
+    assert build_job(request, LIMITS, SERVED, early_stopping=True).params.num_beams == 2
+    with pytest.raises(APIError) as refused:
+        build_job(request, LIMITS, SERVED, early_stopping=False)
+    assert refused.value.param == "early_stopping"
+    assert refused.value.message == ("early_stopping is false for the served model (set at launch: "
+                                     "--model-args early_stopping=...)")
+
+
+def test_use_beam_search_with_a_reasoning_protocol_is_refused():
+    with pytest.raises(APIError) as refused:
+        reasoning(use_beam_search=True)
+    assert (refused.value.status, refused.value.param) == (400, "use_beam_search")
+    assert refused.value.message == ("use_beam_search is plain chat's beam search; a reasoning protocol takes "
+                                     "strategy and beams")
