@@ -80,8 +80,8 @@ TARGETS = {
     "serve-guards": Target(
         "src/llamav/serve/_protocol.py",
         ("tests/test_edges_serve_guards.py",),
-        functions=("ChatRequest", "parse_request", "_depth", "build_job", "_tools", "_json_schema", "_conversation",
-                   "_text_of", "decode_image_url", "_reason_job"),
+        functions=("ChatRequest", "parse_request", "_depth", "build_job", "_beam_width", "_tools", "_json_schema",
+                   "_conversation", "_text_of", "decode_image_url", "_reason_job"),
     ),
     "resume": Target(
         "src/llamav/evaluate/run.py",
