@@ -141,12 +141,12 @@ def test_hf_rejects_unknown_options_and_missing_paths(tmp_path):
         load_model(f"hf:{tmp_path / 'absent'}")
 
 
-def test_llamav_tiny_says_it_is_not_bundled_yet():
-    from llamav.models.tiny import bundled_checkpoint
+def test_an_install_without_llamav_tinys_checkpoint_says_so_in_one_line(tmp_path, monkeypatch):
+    from llamav.models import tiny
 
-    if (bundled_checkpoint() / "config.json").is_file():
-        pytest.skip("the checkpoint is bundled")
-    with pytest.raises(ModelLoadError, match="not bundled yet"):
+    # A package built without its data files: the folder is there, the checkpoint is not.
+    monkeypatch.setattr(tiny, "bundled_checkpoint", lambda: tmp_path)
+    with pytest.raises(ModelLoadError, match="checkpoint is missing from this install"):
         load_model("llamav-tiny")
 
 

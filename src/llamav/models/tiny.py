@@ -213,8 +213,8 @@ def load_llamav_tiny(rest: str, **options: Any) -> HFModel:
     path = bundled_checkpoint()
     if not (path / "config.json").is_file():
         raise ModelLoadError(
-            f"llamav-tiny is not bundled yet: no checkpoint at {path}. The training issue produces it; "
-            "until then use tiny-random, or hf:PATH for a checkpoint of your own."
+            f"llamav-tiny's checkpoint is missing from this install (no config.json in {path}): reinstall "
+            "llamav with its package data, or use tiny-random, or hf:PATH for a checkpoint of your own."
         )
     options = {k: v for k, v in options.items() if v is not None and k != "name"}
     return HFModel.from_pretrained(str(path), name="llamav-tiny", **options)
