@@ -144,8 +144,10 @@ def test_a_model_that_cannot_be_loaded_is_one_line_and_exit_2(tmp_path):
 
 
 def test_ctrl_c_in_a_real_eval_exits_130_saying_the_same_command_resumes_and_it_does(tmp_path):
-    # 24 samples, one a batch: on a fast machine 8 were all made before the first poll saw one.
-    command = [sys.executable, "-c", "from llamav.cli import main; main()", "eval", *ARGS,
+    # 24 samples, one a batch, 48 tokens a turn: slow enough on a fast machine that Ctrl-C lands while
+    # it reasons (with 8 samples of 6 tokens, CI's machine finished before the signal arrived).
+    slower = [a if a != "6" else "48" for a in ARGS]  # --max-new-tokens 6 -> 48
+    command = [sys.executable, "-c", "from llamav.cli import main; main()", "eval", *slower,
                "--bench", "vrc-synth?size=24", "--run-dir", str(tmp_path / "run"), "--store", str(tmp_path / "store.db")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
