@@ -150,7 +150,10 @@ def test_ctrl_c_in_a_real_eval_exits_130_saying_the_same_command_resumes_and_it_
     command = [sys.executable, "-c", "from llamav.cli import main; main()", "eval", *slower,
                "--bench", "vrc-synth?size=24", "--run-dir", str(tmp_path / "run"), "--store", str(tmp_path / "store.db")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell that starts a job in the background ignores SIGINT for it, and Python then installs no
+    # KeyboardInterrupt handler: give the child SIGINT's default back, as a terminal would have it.
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     store = tmp_path / "store.db"
     while process.poll() is None and (not store.exists() or prediction_rows(store) < 1):
