@@ -25,15 +25,17 @@ def free_port() -> int:
 class Server:
     """`llamav serve ARGS` with its output in a log file; `base_url` ends in /v1."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None, timeout: float = 120) -> None:
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None, timeout: float = 120,
+                 script: str | None = None) -> None:
+        """`script`: Python code to run instead of `llamav serve`, given the port as its first argument
+        (a server built in the test, e.g. with faults in its model)."""
         self.port = free_port()
         self.log = log
         self._out = log.open("w")
         environment = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCH, "serve", "--port", str(self.port), *args],
-            stdout=self._out, stderr=subprocess.STDOUT, env=environment,
-        )
+        command = ([sys.executable, "-c", script, str(self.port), *args] if script is not None
+                   else [sys.executable, "-c", LAUNCH, "serve", "--port", str(self.port), *args])
+        self.process = subprocess.Popen(command, stdout=self._out, stderr=subprocess.STDOUT, env=environment)
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._wait(timeout)
 

@@ -11,7 +11,6 @@ Nothing else can make a real model fail on one request of a batch and not on the
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from serve_support import free_port, image_message, png_data_url
+from serve_support import Server, image_message, png_data_url
 
 MODEL = "tiny-random"
 
@@ -59,36 +58,15 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info")
 """
 
 
-class FaultyServer:
+class FaultyServer(Server):
+    """The server above, with the health figures the queue tests read."""
+
     def __init__(self, log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        self._out = log.open("w")
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-        self.process = subprocess.Popen([sys.executable, "-c", LAUNCH, str(self.port)], stdout=self._out,
-                                        stderr=subprocess.STDOUT, env=env)
+        super().__init__([], log, env={"PYTHONPATH": os.pathsep.join(sys.path)}, script=LAUNCH)
         self.root = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert self.process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the server did not answer /health in 120 s"
-            try:
-                if httpx.get(f"{self.root}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
 
     def health(self) -> dict:
         return httpx.get(f"{self.root}/health", timeout=10).json()
-
-    def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._out.close()
 
 
 @pytest.fixture(scope="module")
