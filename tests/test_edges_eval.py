@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from llamav.bench import load_source
+from eval_support import store_rows
 from llamav.cli import app
 from llamav.evaluate import GenerationKey, RunConfig, Store
 from llamav.evaluate.keys import prediction_hash, scorer_hash
@@ -48,14 +48,6 @@ def store_failed_prediction(store_path: Path) -> str:
     return sample.id
 
 
-def prediction_rows(store_path: Path) -> int:
-    """Predictions committed so far (0 while the store's tables are still being created)."""
-    try:
-        return sqlite3.connect(store_path).execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_a_failed_prediction_is_in_results_json_by_stage_with_its_reason_and_counts_wrong(tmp_path):
     failed_id = store_failed_prediction(tmp_path / "store.db")
     result = eval_cli(tmp_path)
@@ -69,7 +61,7 @@ def test_a_failed_prediction_is_in_results_json_by_stage_with_its_reason_and_cou
     assert answer["mean"] == answer["correct"] / 4  # the failure is a wrong answer of the four
     lines = {json.loads(line)["sample_id"]: json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").open()}
     assert lines[failed_id]["failures"] == [{"sample_id": failed_id, "stage": "generation", "reason": REASON}]
-    assert prediction_rows(tmp_path / "store.db") == 4  # the failure was kept, not made again
+    assert store_rows(tmp_path / "store.db", "predictions") == 4  # the failure was kept, not made again
 
 
 def test_eval_with_retry_failed_makes_the_stored_failure_again(tmp_path):
@@ -79,7 +71,7 @@ def test_eval_with_retry_failed_makes_the_stored_failure_again(tmp_path):
     found = results(tmp_path)
     assert (found["n_failed"], found["failed_by_stage"], found["failures"]) == (0, {}, [])
     assert found["final_answer_accuracy"]["scored"] == 4
-    assert prediction_rows(tmp_path / "store.db") == 5  # the failure stays on record beside its retry
+    assert store_rows(tmp_path / "store.db", "predictions") == 5  # the failure stays on record beside its retry
 
 
 def generate_cli(tmp_path: Path, *extra: str):
@@ -106,7 +98,7 @@ def test_generate_keeps_a_stored_failure_without_retry_failed_and_makes_it_again
     retried = generate_cli(tmp_path, "--retry-failed")
     assert retried.exit_code == 0, retried.output
     assert written(tmp_path)[sample.id].error is None and written(tmp_path)[sample.id].stages
-    assert prediction_rows(tmp_path / "store.db") == 5
+    assert store_rows(tmp_path / "store.db", "predictions") == 5
 
 
 def test_score_keeps_a_stored_failed_score_without_retry_failed_and_computes_it_with_it(tmp_path):
@@ -156,7 +148,7 @@ def test_ctrl_c_in_a_real_eval_exits_130_saying_the_same_command_resumes_and_it_
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     store = tmp_path / "store.db"
-    while process.poll() is None and (not store.exists() or prediction_rows(store) < 1):
+    while process.poll() is None and (not store.exists() or store_rows(store, "predictions") < 1):
         assert time.monotonic() < deadline, "no prediction after 240 s"
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be interrupted"
@@ -165,11 +157,11 @@ def test_ctrl_c_in_a_real_eval_exits_130_saying_the_same_command_resumes_and_it_
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted: every finished sample is in the store; the same command resumes" in stderr
     assert "Traceback" not in stderr
-    kept = prediction_rows(tmp_path / "store.db")
+    kept = store_rows(tmp_path / "store.db", "predictions")
     assert 1 <= kept < 24
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
-    assert prediction_rows(tmp_path / "store.db") == 24  # what was committed before Ctrl-C was not made again
+    assert store_rows(tmp_path / "store.db", "predictions") == 24  # what was committed before Ctrl-C was not made again
 
 
 def test_eval_keeps_a_stored_failed_score_as_a_scoring_failure_and_retry_failed_scores_it_again(tmp_path):

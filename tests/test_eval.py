@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from eval_support import timeless, timeless_samples
+from eval_support import store_rows, timeless, timeless_samples
 from llamav.cli import app
 
 # Small and quick: 8 samples (one per category), 2 beams, a few tokens a turn, one sample a batch so
@@ -202,14 +202,6 @@ def test_under_torchrun_two_ranks_share_the_batches_and_rank_0_alone_writes_what
     assert results_of(tmp_path, "two")["cost"]["this_invocation"]["model_calls"] == 0
 
 
-def _count(store: Path, table: str) -> int:
-    try:
-        return sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1).execute(
-            f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
-        return 0
-
-
 def test_sigkill_at_several_points_then_the_same_command_equals_an_uninterrupted_run(tmp_path):
     args = [*QUICK, "--metric", "answer,roscoe", "--run-dir", str(tmp_path / "killed"),
             "--store", str(tmp_path / "killed.db")]
@@ -219,7 +211,7 @@ def test_sigkill_at_several_points_then_the_same_command_equals_an_uninterrupted
     for table, at_least in (("predictions", 2), ("predictions", 5), ("scores", 1)):
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 240
-        while _count(tmp_path / "killed.db", table) < at_least and process.poll() is None:
+        while store_rows(tmp_path / "killed.db", table) < at_least and process.poll() is None:
             assert time.monotonic() < deadline, f"no {table} row after 240 s"
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
@@ -233,7 +225,7 @@ def test_sigkill_at_several_points_then_the_same_command_equals_an_uninterrupted
     assert timeless(results_of(tmp_path, "killed")) == timeless(results_of(tmp_path, "whole"))
     assert timeless_samples(tmp_path / "killed" / "samples.jsonl") == timeless_samples(tmp_path / "whole" / "samples.jsonl")
     # Nothing made twice: one prediction row per sample, in spite of three kills.
-    assert _count(tmp_path / "killed.db", "predictions") == 8
+    assert store_rows(tmp_path / "killed.db", "predictions") == 8
 
 
 def test_report_html_is_self_contained_renders_its_charts_and_opens_a_sample(full_run, browser):

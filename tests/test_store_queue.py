@@ -19,7 +19,7 @@ from llamav.cli import app
 from llamav.evaluate import GenerationKey, Store
 from llamav.evaluate.store import CLAIM_STALE_SECONDS
 from llamav.records import Sample
-from eval_support import timeless, timeless_samples
+from eval_support import store_rows, timeless, timeless_samples
 
 # One sample a batch, so that every prediction is its own commit; answer only, so that the results
 # hold nothing that depends on the process.
@@ -43,14 +43,6 @@ def start(tmp_path: Path, run_dir: str) -> subprocess.Popen:
 
 def finish(process: subprocess.Popen, tmp_path: Path, run_dir: str) -> None:
     assert process.wait(timeout=300) == 0, (tmp_path / f"{run_dir}.log").read_text()[-3000:]
-
-
-def count(store: Path, table: str) -> int:
-    try:
-        return sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5).execute(
-            f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
-        return 0
 
 
 def wait_for(condition, what: str, timeout: float = 240) -> None:
@@ -79,8 +71,8 @@ def test_two_runs_started_together_make_each_prediction_once_and_equal_one_proce
     finish(first, tmp_path, "a")
     finish(second, tmp_path, "b")
     assert made(tmp_path, "a") + made(tmp_path, "b") == N
-    assert count(tmp_path / "shared.db", "predictions") == N  # every key stored once
-    assert count(tmp_path / "shared.db", "claims") == 0  # no work left in progress
+    assert store_rows(tmp_path / "shared.db", "predictions") == N  # every key stored once
+    assert store_rows(tmp_path / "shared.db", "claims") == 0  # no work left in progress
     single_run(tmp_path)
     for run_dir in ("a", "b"):
         assert timeless(results(tmp_path, run_dir)) == timeless(results(tmp_path, "single"))
@@ -92,37 +84,37 @@ def test_a_run_waits_for_the_predictions_a_live_process_is_making_and_reads_them
     store = tmp_path / "shared.db"
     first = start(tmp_path, "a")
     try:
-        wait_for(lambda: count(store, "predictions") >= 2, "the first run's second prediction")
+        wait_for(lambda: store_rows(store, "predictions") >= 2, "the first run's second prediction")
         first.send_signal(signal.SIGSTOP)  # alive, holding its claims, making nothing
-        stopped_at = count(store, "predictions")
+        stopped_at = store_rows(store, "predictions")
         second = start(tmp_path, "b")
         # The second run has read its config; give it time to find the store and (wrongly) start
         # making what is missing: with the first run stopped, it may only wait.
         wait_for(lambda: "llamav eval:" in (tmp_path / "b.log").read_text(), "the second run to start")
         time.sleep(8)
         assert second.poll() is None  # still waiting
-        assert count(store, "predictions") == stopped_at
+        assert store_rows(store, "predictions") == stopped_at
     finally:
         first.send_signal(signal.SIGCONT)
     finish(first, tmp_path, "a")
     finish(second, tmp_path, "b")
     assert (made(tmp_path, "a"), made(tmp_path, "b")) == (N, 0)
-    assert count(store, "predictions") == N
+    assert store_rows(store, "predictions") == N
     assert timeless(results(tmp_path, "b")) == timeless(results(tmp_path, "a"))
 
 
 def test_the_claims_of_a_killed_run_are_taken_over_and_only_the_rest_is_made(tmp_path):
     store = tmp_path / "shared.db"
     first = start(tmp_path, "a")
-    wait_for(lambda: count(store, "predictions") >= 2, "the first run's second prediction")
+    wait_for(lambda: store_rows(store, "predictions") >= 2, "the first run's second prediction")
     first.send_signal(signal.SIGKILL)
     first.wait()
-    done = count(store, "predictions")
-    assert 2 <= done < N and count(store, "claims") == N - done  # the dead run's claims are still there
+    done = store_rows(store, "predictions")
+    assert 2 <= done < N and store_rows(store, "claims") == N - done  # the dead run's claims are still there
     second = start(tmp_path, "b")
     finish(second, tmp_path, "b")
     assert made(tmp_path, "b") == N - done
-    assert count(store, "predictions") == N and count(store, "claims") == 0
+    assert store_rows(store, "predictions") == N and store_rows(store, "claims") == 0
 
 
 KEY = GenerationKey("m@1", "g", "llamav-o1", "beam", 0)
