@@ -203,3 +203,40 @@ def test_the_default_store_is_llamav_store_when_set_else_runs_llamav_db(monkeypa
     assert default_store_path() == Path("/data/shared.db")
     monkeypatch.setenv("LLAMAV_STORE", "")
     assert default_store_path() == Path("runs") / "llamav.db"
+
+
+DAMAGED = "the file is damaged or is not a llamav store; move it aside (or pass another --store) and run again"
+
+
+def test_a_file_that_is_not_a_database_is_refused_in_one_line_as_damaged_or_not_a_store(tmp_path):
+    path = tmp_path / "s.db"
+    path.write_bytes(b"not sqlite " * 200)
+    with pytest.raises(StoreError) as refused:
+        Store(path)
+    assert str(refused.value) == f"store {path}: file is not a database; {DAMAGED}"
+
+
+def test_a_store_damaged_under_an_open_store_fails_each_read_and_write_in_one_line(tmp_path):
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.add_predictions(KEY, [(sample(i), prediction(i)) for i in range(50)])
+    with Store(path) as store:
+        with open(path, "r+b") as file:  # the pages after the schema's: the predictions' rows and index
+            file.seek(4096)
+            file.write(b"\xff" * 3 * 4096)
+        message = f"store {path}: database disk image is malformed; {DAMAGED}"
+        for use in (lambda: store.predictions(KEY, [sample(i) for i in range(50)]), store.counts, store.integrity,
+                    lambda: store.add_predictions(KEY, [(sample(99), prediction(99))])):
+            with pytest.raises(StoreError) as failed:
+                use()
+            assert str(failed.value) == message
+
+
+def test_a_sqlite_file_of_another_tool_with_a_predictions_table_is_one_line_with_the_general_advice(tmp_path):
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE predictions (text)")
+    db.close()
+    with pytest.raises(StoreError) as refused:
+        Store(path)
+    assert str(refused.value) == f"store {path}: no such column: key; pass another --store, or move this one aside"

@@ -2,9 +2,9 @@
 reads back what it can, says what is wrong in one line naming the store, and loses nothing
 (issue 21, item 8). Real SQLite on real (small, read-only) file systems.
 
-Making a folder read-only for root takes a read-only mount (root ignores file modes); making a
-disk full takes a small tmpfs. Both need root and a kernel that lets this container mount; the
-tests skip otherwise, except the read-only ones, which fall back to file modes for other users.
+The read-only folders and the full disk are real mounts (`mount_support`): the tests need root
+and skip otherwise, except the read-only ones, which fall back to file modes for other users.
+The same paths are driven in process, one Store call at a time, by test_edges_store_readonly.py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,10 +25,10 @@ from typer.testing import CliRunner
 from llamav.cli import app
 from llamav.evaluate import Store, StoreError
 from eval_support import timeless
+from mount_support import ROOT, disk, read_only  # noqa: F401 (disk: a fixture)
 
 ARGS = ["--model", "tiny-random", "--bench", "vrc-synth?size=8", "--beams", "2", "--max-new-tokens", "6",
         "--batch-size", "1", "--workers", "1", "--metric", "answer"]
-ROOT = os.geteuid() == 0
 
 
 def run(store: Path, run_dir: Path, *extra: str):
@@ -49,51 +47,6 @@ def one_line_about_the_store(output: str, store: Path) -> str:
     line = " ".join(output[output.index("error:"):].split())  # a long line may be wrapped
     assert f"store {store}" in line, output
     return line
-
-
-def mount(*args: str | Path, skip: bool = False) -> None:
-    done = subprocess.run(["mount", *map(str, args)], capture_output=True, text=True)
-    if done.returncode and skip:
-        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
-    assert done.returncode == 0, done.stderr
-
-
-@pytest.fixture
-def disk(tmp_path) -> Iterator[Path]:
-    """A folder on its own 2 MB file system (root only)."""
-    if not ROOT:
-        pytest.skip("mounting a small file system needs root")
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", folder, skip=True)
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
-@contextmanager
-def read_only(path: Path) -> Iterator[None]:
-    """`path` (a mounted folder, or a file) cannot be written, even by root."""
-    if not ROOT:
-        mode = path.stat().st_mode
-        path.chmod(0o555 if path.is_dir() else 0o444)
-        try:
-            yield
-        finally:
-            path.chmod(mode)
-        return
-    if path.is_dir():
-        mount("-o", "remount,ro", path)
-        try:
-            yield
-        finally:
-            subprocess.run(["mount", "-o", "remount,rw", str(path)], check=True)
-        return
-    mount("--bind", path, path, skip=True)
-    try:
-        mount("-o", "remount,ro,bind", path)
-        yield
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
 
 
 def folder_for_a_read_only_store(tmp_path: Path, request) -> Path:
