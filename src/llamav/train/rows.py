@@ -98,7 +98,8 @@ def _lazy_images(rows: Any) -> tuple[Any, Callable[[int], ImageSource] | None]:
     feature = column.features["image"]
     if isinstance(feature, datasets.Image):
         column = column.cast_column("image", datasets.Image(decode=False))
-    elif not (isinstance(feature, list) and isinstance(feature[0], datasets.Image)):
+    elif not (isinstance(feature, list) and isinstance(feature[0], datasets.Image)  # datasets < 4: [Image()]
+              or isinstance(getattr(feature, "feature", None), datasets.Image)):  # datasets >= 4: List(Image())
         return rows, None  # paths or other values: read as they are
     else:
         column = column.cast_column("image", [datasets.Image(decode=False)])
