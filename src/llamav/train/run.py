@@ -376,9 +376,10 @@ def train(
     recipe can be shared (the curriculum ablation starts all its arms from llamav-tiny's first)."""
     from accelerate import PartialState  # see train_stage
 
-    output_dir = Path(output_dir or config.output_dir or "")
-    if not str(output_dir):
+    # Path("") is Path("."): the missing directory is caught before it becomes the working one.
+    if not (output_dir or config.output_dir):
         raise ConfigError("no output directory: give --output-dir or output_dir in the config")
+    output_dir = Path(output_dir or config.output_dir)
     # The first PartialState fixes the process group for the whole run (it is a singleton). On a
     # machine without GPUs it must be told so, or processes started by torchrun would each train
     # alone instead of forming one gloo group.
