@@ -87,9 +87,13 @@ TARGETS = {
     ),
     "resume": Target(
         "src/llamav/evaluate/run.py",
-        ("tests/test_edges_resume.py",
-         "tests/test_evaluate_store.py::"
-         "test_a_finished_generation_loads_no_model_and_a_larger_limit_makes_only_the_new_samples",
+        # generate_missing's tests build the model once and make two-token direct answers (the
+        # llamav-o1 ones of test_edges_resume.py take seconds a mutant); its score tests need no model.
+        ("tests/test_edges_resume_fast.py",
+         "tests/test_edges_resume.py::test_a_stored_failed_score_stays_the_result_without_retry_failed",
+         "tests/test_edges_resume.py::test_retry_failed_scores_a_stored_failure_again",
+         "tests/test_edges_resume.py::test_a_failed_prediction_gets_a_failed_score_that_is_never_stored",
+         "tests/test_edges_resume.py::test_scores_are_committed_chunk_by_chunk_and_counted",
          "tests/test_evaluate_store.py::test_scores_are_read_back_not_computed_again"),
         functions=("generate_missing", "score_missing"),
     ),
