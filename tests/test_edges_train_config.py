@@ -14,7 +14,7 @@ from llamav.train.config import StageConfig, parse_override
 from llamav.train.conversation import ConversationError, build_messages, reference_text, render
 from llamav.train.records import Dialogue, Exchange
 from llamav.train.run import CONFIG_FILE, Prepared, StageData, _check_fits, build_base, check_output, load_stage_data
-from tests.test_train import tiny_config
+from test_train import tiny_config
 
 FOUR = {"summary": "I will look.", "caption": "A red square.", "reasoning": "Step 1: It is red.", "conclusion": "red"}
 

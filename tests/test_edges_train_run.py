@@ -8,7 +8,7 @@ import logging
 from llamav.train import load_config, train
 from llamav.train.config import dump_config
 from llamav.train.run import CONFIG_FILE
-from tests.test_train import tiny_config
+from test_train import tiny_config
 
 
 def test_a_restarted_stage_records_its_data_afresh_and_warns_of_conversations_cut_at_max_length(tmp_path, caplog):
