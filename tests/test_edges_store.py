@@ -3,7 +3,9 @@ several, a batch that fails halfway, SQLite's errors in one line, and reads of m
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import subprocess
 import threading
 from pathlib import Path
 
@@ -118,8 +120,8 @@ def test_a_store_whose_folder_cannot_be_made_is_one_line(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(StoreError) as refused:
         Store(tmp_path / "file" / "s.db")
-    assert str(refused.value).startswith(f"store {tmp_path / 'file' / 's.db'}: cannot create its folder (")
-    assert "\n" not in str(refused.value)
+    assert str(refused.value) == (f"store {tmp_path / 'file' / 's.db'}: cannot create its folder ({tmp_path / 'file'} "
+                                  "is a file); give a --store in a folder that exists or can be created")
 
 
 def test_a_new_store_makes_its_folders_and_is_in_wal_mode(tmp_path):
@@ -240,3 +242,33 @@ def test_a_sqlite_file_of_another_tool_with_a_predictions_table_is_one_line_with
     with pytest.raises(StoreError) as refused:
         Store(path)
     assert str(refused.value) == f"store {path}: no such column: key; pass another --store, or move this one aside"
+
+
+def test_memory_is_refused_as_a_store_in_one_line_because_it_has_no_write_ahead_log():
+    with pytest.raises(StoreError) as refused:
+        Store(":memory:")
+    assert str(refused.value) == ("store :memory:: the store needs WAL mode (got memory); pass another --store, "
+                                  "or move this one aside")
+
+
+def test_a_sample_this_process_claimed_is_still_its_own_to_make_when_claimed_again(tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        assert store.claim(KEY, [sample(0)], {}).mine == [sample(0)]
+        again = store.claim(KEY, [sample(0)], {})
+    assert (again.mine, again.held, again.done) == ([sample(0)], [], [])
+
+
+def test_asking_whether_a_claims_process_lives_sends_that_process_no_signal(tmp_path):
+    path = tmp_path / "s.db"
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        with Store(path) as store, sqlite3.connect(path) as db:
+            db.execute("INSERT INTO claims (key, pid, host, started, seen) VALUES (?, ?, ?, 0, 0)",
+                       (KEY.for_sample(sample(0)), holder.pid, socket.gethostname()))
+            db.commit()
+            assert store.claim(KEY, [sample(0)], {}).held == [sample(0)]
+        with pytest.raises(subprocess.TimeoutExpired):  # still running, a moment later
+            holder.wait(timeout=0.3)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -167,3 +167,16 @@ def test_a_full_disk_is_one_line_saying_so_and_every_earlier_commit_is_kept(disk
         assert store.integrity() == "ok"
         assert sorted(store.predictions(KEY, [sample(i) for i in range(100)]), key=lambda s: int(s[1:])) == [
             f"s{i}" for i in range(committed)]
+
+
+def test_a_damaged_store_in_a_read_only_folder_is_one_line_saying_it_is_damaged(disk):
+    # Read only as immutable (no index can be made beside it), its schema is read, and is damaged.
+    path = disk / "store.db"
+    Store(path).close()
+    with open(path, "r+b") as file:
+        file.seek(100)  # past the file header: the schema's page
+        file.write(b"\xff" * 300)
+    with read_only(disk), pytest.raises(StoreError) as refused:
+        Store(path)
+    assert str(refused.value) == (f"store {path}: database disk image is malformed; the file is damaged or is not a "
+                                  "llamav store; move it aside (or pass another --store) and run again")
