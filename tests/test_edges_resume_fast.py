@@ -127,6 +127,23 @@ def test_a_stored_failure_stays_the_result_unless_failures_are_retried_and_then_
     assert again.predictions == retried.predictions
 
 
+def test_by_default_each_missing_sample_is_made_and_committed_on_its_own_by_this_process(tmp_path, samples):
+    builds, seen = Builds(), []
+    with Watched(tmp_path / "s.db") as store:
+        done = generate_missing(store, KEY, samples, builds, on_done=seen.append)
+        rows = store.counts()["predictions"]
+    assert (done.made, builds.count, seen, rows) == (2, 1, [0, 1, 1], 2)
+
+
+def test_concurrent_calls_share_this_processs_one_model_between_its_workers(tmp_path, samples):
+    # Threads, not worker processes: the model is asked for once, here.
+    builds, seen = Builds(), []
+    with Watched(tmp_path / "s.db") as store:
+        done = generate_missing(store, KEY, samples, builds, workers=2, concurrent_calls=True, on_done=seen.append)
+    assert (done.made, builds.count, seen) == (2, 1, [0, 1, 1])
+    assert sorted(done.predictions) == sorted(s.id for s in samples)
+
+
 def test_two_missing_samples_in_batches_of_two_are_made_in_one_call(tmp_path, samples):
     builds, seen = Builds(), []
     with Watched(tmp_path / "s.db") as store:
