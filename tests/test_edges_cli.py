@@ -137,3 +137,17 @@ def test_report_names_each_skipped_entry_and_shows_the_runs_without_writing_a_fi
     assert "wrote" not in result.output and sorted(p.name for p in tmp_path.iterdir()) == ["llamav.db", "run"]
     assert "vrc-synth?size=16: 16 samples (sample set c507dfb5)" in result.stdout
     assert "│ 1 │ tiny-random │ run " in result.stdout
+
+
+def test_eval_whose_report_cannot_be_written_keeps_the_results_and_warns_naming_the_file(tmp_path):
+    bench = write_jsonl(tmp_path / "j", [vrc_row(0)])
+    run_dir = tmp_path / "run"
+    (run_dir / "report.md").mkdir(parents=True)  # a folder where report.md goes: it cannot be replaced
+    result = run("eval", *FAST, "--bench", str(bench), "--metric", "answer", "--workers", "1",
+                 "--run-dir", str(run_dir), "--store", str(tmp_path / "store.db"), "--overwrite")
+    assert result.exit_code == 0, result.output
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: "))
+    assert warning.startswith(f"warning: {run_dir / 'report.md'}: not written (IsADirectoryError")
+    assert f"wrote {run_dir}/results.json, samples.jsonl (see the warnings above)" in result.stdout
+    assert json.loads((run_dir / "results.json").read_text())["n_total"] == 1
+    assert (run_dir / "report.html").is_file()  # the other report is still written
