@@ -181,3 +181,16 @@ def test_no_spread_is_reported_when_no_sample_was_judged_twice():
 def test_a_sample_without_reference_steps_has_no_step_match():
     match = match_steps(np.zeros((0, 2)))
     assert (match.scores, match.pairs, match.reason) == (None, [], "empty reference chain")
+
+
+def test_a_perturbation_that_does_not_apply_to_a_chain_counts_it_apart():
+    from llamav.metrics import perturbation_check
+    from metrics_support import embedder
+
+    one_step = sample(id="one", steps=["Step 1: There are 3 circles."])
+    two_steps = sample(id="two", question="What colour is the ball?", steps=["Step 1: The ball is red.", "Step 2: So red."])
+    rows = {row.perturbation: row for row in perturbation_check([one_step, two_steps], embedder())}
+    # A one-step chain has no step to remove, nothing to shuffle and nothing to cut.
+    for name in ("remove_step", "shuffle_steps", "truncate"):
+        assert (rows[name].chains, rows[name].not_applicable) == (1, 1)
+    assert (rows["repeat_step"].chains, rows["repeat_step"].not_applicable) == (2, 0)

@@ -186,3 +186,18 @@ def test_the_streamer_holds_back_a_tail_that_may_open_a_stop_string(tiny):
     streamer.end()
     # The reply ended without the stop string: what was held back is sent.
     assert "".join(pieces) == "Hello world </en"
+
+
+def test_an_hf_checkpoint_on_device_auto_takes_the_gpu_or_else_the_cpu():
+    import torch
+
+    # `--trust-remote-code` on a checkpoint with no code of its own changes nothing.
+    model = load_model(f"hf:{bundled_checkpoint()}", device="auto", trust_remote_code=True)
+    assert model.name == f"hf:{bundled_checkpoint()}"
+    assert model.model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_an_option_of_the_wrong_type_is_not_mistaken_for_an_option_the_backend_lacks():
+    # The TypeError is about the value, not the option's name: it goes up as it is.
+    with pytest.raises(TypeError, match="int\\(\\) argument must be"):
+        load_model("openai:m", base_url="http://127.0.0.1:9/v1", concurrency=[2])
