@@ -3,6 +3,7 @@ several, a batch that fails halfway, SQLite's errors in one line, and reads of m
 
 from __future__ import annotations
 
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -260,7 +261,9 @@ def test_a_sample_this_process_claimed_is_still_its_own_to_make_when_claimed_aga
 
 def test_asking_whether_a_claims_process_lives_sends_that_process_no_signal(tmp_path):
     path = tmp_path / "s.db"
-    holder = subprocess.Popen(["sleep", "60"])
+    # SIGHUP back to its default, which ends the process: under nohup (a background run) it would be
+    # ignored, and signal 1 sent instead of 0 would go unseen.
+    holder = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         with Store(path) as store, sqlite3.connect(path) as db:
             db.execute("INSERT INTO claims (key, pid, host, started, seen) VALUES (?, ?, ?, 0, 0)",
