@@ -102,7 +102,9 @@ def test_a_beam_search_stops_once_its_beams_are_finished_and_never_decodes_longe
     from llamav.models import load_model
     from llamav.reasoning import Reasoner
 
-    samples = load_source("vrc-synth:test?size=8").samples[:4]
+    # Two samples in one batch: each stops earlier on its own (measured 644 vs 732 and 600 vs 636
+    # tokens), and four only doubled the minutes this test takes.
+    samples = load_source("vrc-synth:test?size=8").samples[:2]
     heuristic = load_model("llamav-tiny", early_stopping="false")
     assert (tiny.early_stopping, heuristic.early_stopping) == (True, False)
     early = Reasoner(tiny, strategy="beam", beams=4).batch(samples)

@@ -77,7 +77,9 @@ def test_an_evaluation_whose_samples_share_an_image_predicts_as_without_the_cach
     image = png(picture)
     samples = [Sample(id=f"q{i}", question=q, image=image, final_answer="1")
                for i, q in enumerate(["How many squares?", "What colour is it?", "Is it round?", "How many squares?"])]
-    settings = dict(protocol=protocol, strategy=strategy, beams=2, max_new_tokens=5)
+    # The self-judge's calls matter here for what they put in the cache between turns, not for
+    # their length: tiny-random never stops, so its default 128 tokens would only cost minutes.
+    settings = dict(protocol=protocol, strategy=strategy, beams=2, max_new_tokens=5, self_judge_max_new_tokens=5)
     cached = Reasoner(build_tiny_random(prefix_cache=True), **settings)
     fresh = Reasoner(build_tiny_random(prefix_cache=False), **settings)
     for sample in samples:
