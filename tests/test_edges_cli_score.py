@@ -159,3 +159,20 @@ def test_metric_check_prints_a_terminal_table_of_every_attribute_by_perturbation
     assert len(cells) == 6 and all(re.fullmatch(r"\*?\d+%/[01]\.\d\d", c) for c in cells), cells
     assert cells[1].startswith("*")  # repeat is what Repetition-Token is meant to catch
     assert "|" not in result.stdout  # the terminal table, not the --markdown one
+
+
+@pytest.mark.parametrize("markdown", [False, True])
+def test_metric_check_shows_a_dash_for_a_perturbation_no_chain_can_take(markdown):
+    # One reference chain of vrc-synth has too few steps for "insert" to apply: n=0, and a share
+    # or an AUC of nothing is no number (it used to print "nan%/nan" in every cell).
+    result = run("metric-check", "--bench", "vrc-synth?size=1", *(["--markdown"] if markdown else []))
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.stdout.lower()
+    split = (lambda line: [c.strip("* ") for c in line.split("|")[2:-1]]) if markdown else \
+        (lambda line: [c.strip("* ") for c in line.split("│")[2:-1]])
+    header = next(line for line in result.stdout.splitlines() if "remove" in line)
+    assert "insert_irrelevant (n=0)" in header if markdown else "n=0" in result.stdout
+    for title in ("Hallucination", "Repetition-Token", "Overall (ROSCOE-SA)"):
+        row = next(line for line in result.stdout.splitlines() if title in line)
+        assert split(row)[2] == "-", row
+        assert all(re.fullmatch(r"\d+%\s?/\s?[01]\.\d\d", cell) for i, cell in enumerate(split(row)) if i != 2), row

@@ -196,9 +196,17 @@ def metric_check(
     for row in rows:
         table.add_column(f"{row.perturbation.split('_')[0]}\nn={row.chains}", no_wrap=True)
     for key, title in titles.items():
-        cells = [f"{'*' if row.expected == key else ''}{row.dropped[key] * 100:.0f}%/{row.auc[key]:.2f}" for row in rows]
+        cells = [f"{'*' if row.expected == key else ''}{perturbation_cell(row, key, '/')}" for row in rows]
         table.add_row(title, *cells)
     console.print(table)
+
+
+def perturbation_cell(row, key: str, sep: str) -> str:
+    # A perturbation no chain can take (one-step chains cannot be reordered) has no share and no
+    # AUC: "-", not nan.
+    if not row.chains:
+        return "-"
+    return f"{row.dropped[key] * 100:.0f}%{sep}{row.auc[key]:.2f}"
 
 
 def perturbation_markdown(rows, titles: dict[str, str], header: str) -> str:
@@ -208,7 +216,7 @@ def perturbation_markdown(rows, titles: dict[str, str], header: str) -> str:
     for key, title in titles.items():
         cells = []
         for row in rows:
-            cell = f"{row.dropped[key] * 100:.0f}% / {row.auc[key]:.2f}"
+            cell = perturbation_cell(row, key, " / ")
             cells.append(f"**{cell}**" if row.expected == key else cell)
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
