@@ -266,8 +266,9 @@ def test_a_streamed_reply_that_is_all_stop_string_sends_no_text(client):
     assert len(whole) >= 3
     stop = whole[:3]  # the reply opens with its stop string: nothing of it is shown
     assert ask(client, "Hello", max_tokens=6, temperature=0, stop=[stop]).choices[0].message.content == ""
-    pieces, finish = streamed(client, "Hello", max_tokens=6, temperature=0, stop=[stop])
-    assert (pieces, finish) == ([], "stop")
+    chunks = list(ask(client, "Hello", max_tokens=6, temperature=0, stop=[stop], stream=True))
+    # The role, then the finish: no chunk of text in between, not even an empty one.
+    assert [(c.choices[0].delta.content, c.choices[0].finish_reason) for c in chunks] == [("", None), (None, "stop")]
 
 
 def test_a_streamed_request_that_fails_before_any_text_is_a_500_with_the_reason(client):
