@@ -147,7 +147,7 @@ def test_an_option_in_bold_latex_or_with_a_unicode_minus_is_read():
     ],
 )
 def test_an_option_is_read_by_its_value_whatever_the_latex(text, options, answer):
-    assert read(text, options) == answer
+    assert reading(text, options) == (answer, "statement")
 
 
 def test_a_letter_whose_text_names_another_option_declines():
@@ -215,6 +215,17 @@ def test_looking_for_the_answer_is_not_stating_it():
 
 def test_a_statement_s_value_with_one_number_among_words_is_that_number():
     assert read("The answer is 12 birds, all of them sparrows.") == "12"
+    assert read("The answer is: all 12 of them") == "12"
+
+
+def test_a_statement_s_value_may_be_digit_groups_or_a_variable():
+    assert read("The phone number is listed; the answer is 014 766 2660.") == "014 766 2660"
+    assert read("The answer is x.") == "x"
+
+
+def test_a_statement_of_either_value_declines_and_one_ruling_a_value_out_leaves_the_answer_to_what_follows():
+    assert reading("The answer is either 3 or 4.") == (None, "declined: the last statement names several answers")
+    assert reading("The answer is not 5.\nIt is 6.") == ("6", "sentence")
 
 
 @pytest.mark.parametrize("text", ["The answer is between 3 and 4.", "The answer is 3 red cars, 4 blue cars."])
@@ -282,17 +293,38 @@ def test_a_sentence_with_two_different_amounts_declines(text):
     assert read(text) is None
 
 
+def test_a_sentence_with_one_amount_in_two_currencies_declines():
+    assert read("It costs $12 here and €12 there.") is None
+
+
+def test_a_sentence_naming_an_option_in_each_of_two_clauses_declines():
+    assert read("We compare.\nOption A fits, and so does option C.", SHAPES) is None
+    assert read("我觉得可能是A，也可能是C。", SHAPES) is None
+
+
+def test_a_total_is_read_after_its_cue_leaving_the_numbers_before_it():
+    assert read("We count each row.\nRows of 3 and 4 dots give a total of 7.") == "7"
+
+
 def test_a_fraction_and_its_decimal_are_one_amount():
     assert read("The share is 1/2, which is 0.5.") == "0.5"
 
 
 def test_a_bound_or_an_echo_before_the_answer_does_not_hide_it():
-    assert read("After more than 3 tries, the final count is 12.") == "12"
+    assert read("After more than 3 tries, we counted 12 birds.") == "12"
     assert read("In 2019, 4 bars are red.", question="In the chart of 2019, how many bars are red?") == "4"
 
 
 def test_a_number_opening_a_sentence_after_a_bound_word_is_a_bound():
     assert read("About 12 birds are in the picture.") is None
+
+
+def test_a_line_of_dots_after_the_answer_is_no_sentence():
+    assert read("We count them.\nThere are 5 cats.\n...") == "5"
+
+
+def test_a_lower_case_label_in_parentheses_opening_the_response_names_its_option():
+    assert reading("(b) a blue square\nIt has four equal sides.", SHAPES) == ("B", "label")
 
 
 def test_the_concluding_sentence_is_among_the_last_four():
@@ -335,6 +367,7 @@ def test_the_numbers_a_text_mentions_are_listed_as_numbers():
         ("Pick one. Options: A. red, B. blue; C. green", ["red", "blue", "green"]),
         ("Which colour? Choices: (A) red (B) blue (D) green", ["red", "blue"]),  # C is missing: D is no option
         ("Which colour? Choices: (A) red (B) blue (C)", ["red", "blue"]),  # an empty option ends the list
+        ("Who said it? Choices: (A) Malcolm X (B) Martin Luther King", ["Malcolm X", "Martin Luther King"]),
         ("Which colour? Choices: (A) red", None),  # one option is no choice
         ("Which colour is the car?", None),
     ],
