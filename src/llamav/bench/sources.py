@@ -294,7 +294,7 @@ def _jsonl_rows(path: Path) -> Iterable[Mapping[str, Any]]:
                 line = handle.readline(MAX_JSONL_LINE_BYTES + 1)
                 if not line:
                     break
-            if not line:
+            if not line and not too_long:  # an over-long last line without a newline is still reported
                 return
             read += len(line)
             if limit is not None and read > limit:
