@@ -244,6 +244,7 @@ def test_a_new_block_of_choices_after_an_answer_is_cut_off():
 
 def test_choices_restated_before_any_answer_are_not_a_follow_up():
     assert read("Let me restate the problem.\nChoices: (A) red (B) blue\nSo \\boxed{B}", SHAPES) == "B"
+    assert read("Let me restate the problem.\nChoices: (A) red (B) blue\nThe answer is B.", SHAPES) == "B"
 
 
 # -- equations -------------------------------------------------------------------------------------
