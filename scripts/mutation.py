@@ -71,7 +71,7 @@ TARGETS = {
     "answer-reading": Target(
         "src/llamav/answer.py",
         ("tests/test_edges_answer.py", "tests/test_answer_reader.py", "tests/test_metrics_answer.py",
-         "tests/test_answer_table.py"),
+         "tests/test_answer_table.py", "tests/test_edges_answer_reading.py"),
     ),
     "images-paths": Target(
         "src/llamav/images.py",
