@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import select
 import signal
 import sqlite3
 import subprocess
@@ -34,7 +35,7 @@ from llamav.author.init import read_categories
 from llamav.author.project import DB_NAME
 from llamav.author.review import TOKEN_HEADER, review_app
 from llamav.cli import app
-from llamav.models import Capabilities, GenerateParams
+from llamav.models import Capabilities, Completion, GenerateParams
 from llamav.models.pricing import Price, PriceTable
 from llamav.records import Sample
 
@@ -190,20 +191,23 @@ def test_the_draft_prompt_lists_the_options_by_letter():
 def test_drafting_in_batches_fails_only_the_sample_too_long_keeps_agreeing_drafts_and_prices_the_run(tmp_path):
     with Project(tmp_path / "project", create=True) as project:
         project.add_samples([_sample("done"), _sample("long", question=HUGE), _sample("short"), _sample("last")])
-        # a draft that already concludes the reference answer is settled: never drafted again
+        # a draft that already concludes the reference answer is settled: never drafted again,
+        # not even in the redraft round that flagged drafts get
         project.add_draft("done", "earlier", 0, 0, "Final answer: 3", STEPS, True, "concludes '3'", None, {})
         lines = []
-        run = draft_project(project, "tiny-random", max_new_tokens=2, batch_size=2, progress=lines.append,
+        run = draft_project(project, "tiny-random", redraft=1, max_new_tokens=2, batch_size=2, progress=lines.append,
                             prices=PriceTable({"tiny-random": Price(prompt=1_000_000.0, completion=1_000_000.0)}))
-        drafts = {d.sample_id: d for d in project.drafts()}
-    assert lines == ["draft: 3 samples"]
-    assert (run.drafted, run.failed) == (2, 1)
-    assert drafts["done"].model == "earlier"  # untouched
-    assert drafts["long"].error.startswith("the prompt is ") and "tiny-random's context 4,096" in drafts["long"].error
-    assert drafts["short"].error is None and drafts["last"].error is None
-    # one dollar per token at these prices: the bill is the tokens the two drafts used
+        drafts = project.drafts()
+    # tiny-random's two-token drafts conclude nothing: every new one is flagged and redrafted once
+    assert lines == ["draft: 3 samples", "redraft 1: 3 samples"]
+    assert (run.drafted, run.flagged, run.failed) == (4, 4, 2)
+    assert [(d.sample_id, d.attempt) for d in drafts if d.sample_id == "done"] == [("done", 0)]  # untouched
+    failed = [d.error for d in drafts if d.sample_id == "long"]
+    assert len(failed) == 2 and all(e.startswith("the prompt is ") and "tiny-random's context 4,096" in e for e in failed)
+    assert all(d.error is None for d in drafts if d.sample_id in ("short", "last"))
+    # one dollar per token at these prices: the bill is the tokens the four drafts used
     assert run.dollars == pytest.approx(run.spend["prompt_tokens"] + run.spend["generated_tokens"])
-    assert run.spend["model_calls"] == 2 and run.dollars > 0
+    assert run.spend["model_calls"] == 4 and run.dollars > 0
 
 
 def test_categorizing_one_by_one_leaves_a_prompt_too_long_unlabelled_and_a_second_run_loads_no_model(tmp_path):
@@ -218,6 +222,24 @@ def test_categorizing_one_by_one_leaves_a_prompt_too_long_unlabelled_and_a_secon
         project.add_label("long", "charts", "by hand", "person", {})
         again = categorize_project(project, "no-such-backend:at-all")
     assert (again.labelled, again.unnamed, again.spend) == (0, 0, {})
+
+
+def test_samples_go_in_batches_of_the_batch_size_and_a_change_of_params_starts_a_new_batch():
+    class Batches:
+        capabilities = Capabilities(batch=True)
+        sent = []
+
+        def generate_batch(self, requests, params):
+            self.sent.append((len(requests), params.max_new_tokens))
+            return [Completion(texts=[f"{params.max_new_tokens}"]) for _ in requests]
+
+    samples = [_sample(sid) for sid in "abcdef"]
+    longer = {"d": 9}  # sample d asks for more tokens than the others
+    model = Batches()
+    made = list(run_prompts(model, samples, lambda s: "q", lambda s: GenerateParams(max_new_tokens=longer.get(s.id, 2)),
+                            batch_size=2))
+    assert model.sent == [(2, 2), (1, 2), (1, 9), (2, 2)]
+    assert [(s.id, c.texts[0]) for s, c in made] == [("a", "2"), ("b", "2"), ("c", "2"), ("d", "9"), ("e", "2"), ("f", "2")]
 
 
 def test_no_samples_make_no_batch_call():
@@ -280,6 +302,8 @@ def test_review_serves_the_project_at_the_printed_url_until_stopped(project, tmp
     process = subprocess.Popen([sys.executable, "-m", "llamav.cli", "author", "review", str(project.folder),
                                 "--reviewer", "ann"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        # the URL comes at once; a server that never prints it fails the test instead of hanging it
+        assert select.select([process.stdout], [], [], 30)[0], "no URL printed within 30 s"
         line = process.stdout.readline()
         assert line.startswith("review as ann: http://127.0.0.1:"), line
         url = line.split(": ", 1)[1].strip()
