@@ -233,6 +233,31 @@ def test_a_statement_of_two_numbers_declines(text):
     assert read(text) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It has 3 or 4 legs.",
+        "It has between 3 and 4 legs.",
+        "It has 3-4 legs.",
+        "It has 3 to 4 legs.",
+        "It has 3 – 4 legs.",
+        "It has three or 4 legs.",
+        "It has 3 or four legs.",
+        "The answer is 3 or 4.",
+        "The answer is 3 to 4 legs.",
+        "The answer is 3-4 legs.",
+    ],
+)
+def test_two_numbers_offered_as_alternatives_or_a_range_decline_in_a_sentence_and_in_a_statement(text):
+    assert read(text) is None
+
+
+def test_a_single_number_is_read_beside_a_number_ruled_out_or_two_numbers_joined_by_and():
+    assert read("It has 4 legs.") == "4"
+    assert read("It has 4 legs, not 3.") == "4"
+    assert read("Multiplying 3 and 4 gives 12.") == "12"  # "3 and 4" are the factors, 12 the one result
+
+
 # -- an invented follow-up: a new block of choices --------------------------------------------------
 
 

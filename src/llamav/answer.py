@@ -687,11 +687,13 @@ def _amounts(text: str, question: str = "") -> list[str]:
     body = _PARENTHETICAL.sub(" ", text)
     echoed = {_amount_value(a) for a in _raw_amounts(_FORMAT_HINT.sub(" ", question))} - {None}
     found = []
-    for match in _AMOUNT.finditer(body):
-        if _BOUND_BEFORE.search(body[max(0, match.start() - 24): match.start()]):
+    matches = list(_AMOUNT.finditer(body))
+    # "3 or 4", "3 to 4", "3 and 4": a range or a pair, and neither number of it is the answer.
+    paired = {k for i, (a, b) in enumerate(zip(matches, matches[1:]))
+              if _JOINED.fullmatch(body, a.end(), b.start()) for k in (i, i + 1)}
+    for i, match in enumerate(matches):
+        if _BOUND_BEFORE.search(body[max(0, match.start() - 24): match.start()]) or i in paired:
             continue
-        if re.match(r"\s*(?:or|to|-|–|and)\s*\d", body[match.end(): match.end() + 8]):
-            continue  # "3 or 4", "3 to 4": a range, not an answer
         amount = match.group(0).strip()
         if _amount_value(amount) in echoed:
             continue
@@ -724,6 +726,19 @@ def _amount_value(amount: str):
 
 
 _RANGE = re.compile(r"\b(?:from|between)\s+\S*\d[^.;]{0,40}?\b(?:to|and)\s+\S*\d", re.IGNORECASE)
+# What joins two numbers into a range or a pair: "3 or 4", "3 to 4", "3-4", "three or four", "3 and 4".
+_JOINED = re.compile(r"\s*(?:or|to|(?P<pair>and)|-|–)\s*", re.IGNORECASE)
+
+
+def _is_range(body: str) -> bool:
+    """Whether a text offers two numbers as a range or as alternatives ("from 12 to 15", "between 3
+    and 4", "3 or 4", "3-4"): two answers, not one. Two numbers joined by "and" are a pair, not a
+    range: `_amounts` leaves both out ("multiplying 3 and 4 gives 12")."""
+    if _RANGE.search(body):
+        return True
+    found = list(_AMOUNT.finditer(body))
+    joins = (_JOINED.fullmatch(body, a.end(), b.start()) for a, b in zip(found, found[1:]))
+    return any(join and not join["pair"] for join in joins)
 
 
 def _result(body: str) -> str | None | bool:
@@ -751,7 +766,7 @@ def _number_of(fragment: str, question: str = "") -> str | None | bool:
     body = _strip_markup(fragment)
     if "=" in body:
         return _result(body)
-    if _RANGE.search(body):
+    if _is_range(body):
         return False  # "from 12 to 15", "between 3 and 4": two numbers, not one answer
     amounts = _amounts(body)
     values = {_amount_value(a) for a in amounts}
@@ -883,7 +898,7 @@ def _read_sentence(sentence: str, options: list[str] | None, question: str) -> R
             pass
         if total is not None and _AMOUNT.match(body, total.end()):
             body = body[total.end():]
-    if _RANGE.search(body):
+    if _is_range(body):
         return _declined("a range of numbers")
     amounts = _amounts(body, question)
     values = {_amount_value(a) for a in amounts}
