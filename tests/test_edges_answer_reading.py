@@ -349,6 +349,11 @@ def test_a_line_of_dots_after_the_answer_is_no_sentence():
     assert read("We count them.\nThere are 5 cats.\n...") == "5"
 
 
+@pytest.mark.parametrize("text", ["...", "...\n-\n...", "**", '""', "-", ". . .", "\\boxed{}", "()"])
+def test_a_response_of_punctuation_or_markup_alone_declines_and_is_never_read_as_an_empty_answer(text):
+    assert reading(text) == (None, "declined: no answer stated")
+
+
 def test_a_lower_case_label_in_parentheses_opening_the_response_names_its_option():
     assert reading("(b) a blue square\nIt has four equal sides.", SHAPES) == ("B", "label")
 

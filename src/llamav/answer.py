@@ -918,9 +918,12 @@ def _read_sentence(sentence: str, options: list[str] | None, question: str) -> R
 def read_response(text: str, options: list[str] | None = None, question: str = "") -> Reading:
     """The final answer a model's response commits to (see the rules above); never raises."""
     try:
-        return _read(text, options or None, question)
+        reading = _read(text, options or None, question)
     except (RecursionError, ValueError, ZeroDivisionError, OverflowError, IndexError) as error:
         return _declined(f"unreadable ({type(error).__name__})")
+    if reading.answer is not None and not normalize_text(reading.answer):
+        return _declined("no answer stated")  # "...", "-", "**": punctuation or markup alone states nothing
+    return reading
 
 
 def _read(text: str, options: list[str] | None, question: str) -> Reading:
