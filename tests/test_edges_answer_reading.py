@@ -378,6 +378,24 @@ def test_an_option_quoted_inside_a_longer_one_is_the_longer_one(text, options, a
     assert read(text, options) == answer
 
 
+@pytest.mark.parametrize(
+    "text, options, answer",
+    [
+        ("The answer is -3.", ["−3", "0", "3"], "A"),  # a hyphen-minus and U+2212 are one minus sign
+        ("The answer is −3.", ["-3", "0", "3"], "A"),
+        ("-3", ["−3", "0", "3"], "A"),
+        ("(A) -3", ["−3", "0", "3"], "A"),
+        ("The answer is 3.", ["−3", "0", "3"], "C"),
+        ("The answer is -.5.", ["5", "1", "0.5"], None),
+        ("-3", ["0", "3", "5"], None),  # no option is −3: none is named, least of all 3
+        ("The answer is -3.", ["0", "3", "5"], None),
+        ("(C) -3", ["−3", "0", "3"], None),  # the letter names 3, the value −3: they disagree
+    ],
+)
+def test_a_negative_value_names_only_the_option_of_the_same_negative_value_never_the_positive_one(text, options, answer):
+    assert read(text, options) == answer
+
+
 # -- numbers mentioned in a text -------------------------------------------------------------------
 
 

@@ -37,6 +37,8 @@ _ANSWER_PREFIX = re.compile(
     re.IGNORECASE,
 )
 _LEADING_ARTICLE = re.compile(r"^(?:a|an|the)\s+(?=\S)")
+# A minus sign: a hyphen-minus or U+2212 opening a number ("-3", "(−0.5)"), not one joining words or numbers.
+_MINUS = re.compile(r"(?<![\w.])[-\u2212](\.?)(?=\d)")
 # Words that make a number a bound or an estimate: "more than 12" does not state 12.
 _QUALIFIER = re.compile(
     r"\b(?:more|less|fewer|greater|smaller|than|over|under|above|below|least|most|about|around|approximately"
@@ -67,9 +69,12 @@ def clean(text: str) -> str:
 
 def normalize_text(text: str) -> str:
     """Lower case, punctuation as spaces, a leading article dropped, single spaces:
-    "The Eiffel Tower." -> "eiffel tower". Only a leading article goes: "Vitamin A" keeps its A."""
+    "The Eiffel Tower." -> "eiffel tower". Only a leading article goes: "Vitamin A" keeps its A.
+    A minus sign is no punctuation: "-3" and "−3" are both "−3", never "3"."""
     text = unicodedata.normalize("NFKC", text).lower().strip()
     text = _LEADING_ARTICLE.sub("", text)
+    # U+2212 is a maths symbol, kept below ("-.5" as "−0.5"); "3-4" and "COVID-19" keep their hyphen's space.
+    text = _MINUS.sub(lambda m: "\u2212" + ("0." if m.group(1) else ""), text)
     text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
     return " ".join(text.split())
 
@@ -659,7 +664,7 @@ def _option_of(fragment: str, options: list[str], quote: bool = True) -> int | N
                 return "several"
             if by_text and by_text[0] != letters.index(letter) and len(body) <= 2:
                 return None  # a one-letter option text that is another option's label: ambiguous
-            said = re.sub(r"^[\s.:)\]-]+|[\s.]+$", "", rest)
+            said = re.sub(r"^(?:[\s.:)\]]|-(?!\d))+|[\s.]+$", "", rest)  # "(B) - 60°", "(B) -3": a dash apart, a minus kept
             if said and len(body) > 2:
                 named = [i for i, o in enumerate(options) if normalize_text(o) and normalize_text(o) == normalize_text(said)]
                 named = named or ([v] if (v := _option_by_value(said, options)) is not None else [])
