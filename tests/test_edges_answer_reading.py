@@ -5,6 +5,7 @@ invented follow-ups, equations, sentences with several numbers, and the options 
 import pytest
 
 from llamav.answer import number_tokens, parse_choices, read_response
+from llamav.metrics import match_answer
 
 SHAPES = ["a red circle", "a blue square", "a green triangle", "a yellow star"]
 
@@ -321,6 +322,26 @@ def test_a_sentence_with_two_different_amounts_declines(text):
 
 def test_a_sentence_with_one_amount_in_two_currencies_declines():
     assert read("It costs $12 here and €12 there.") is None
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("The answer is $20.", "$20"),
+        ("It costs $20.", "$20"),
+        ("The answer is **$20**.", "$20"),
+        ("The answer is 3.5 $.", "3.5 $"),
+        ("The answer is $1,200.50.", "$1,200.50"),
+        ("The answer is $20$.", "20"),  # LaTeX's $...$: no currency
+        ("The answer is x+1$.", "x+1"),  # a $ left unclosed after maths: no currency either
+    ],
+)
+def test_a_stated_value_keeps_its_currency_as_a_sentence_does_and_latex_dollars_are_no_currency(text, answer):
+    assert read(text) == answer
+
+
+def test_a_stated_price_in_dollars_is_not_called_the_same_amount_in_euros():
+    assert match_answer(read("The answer is $20."), "20 euros").correct is not True
 
 
 def test_a_sentence_naming_an_option_in_each_of_two_clauses_declines():

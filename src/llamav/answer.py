@@ -587,7 +587,10 @@ def _strip_markup(fragment: str) -> str:
         body = body.strip("$").strip()  # LaTeX's $...$, not a currency sign
     # Inline maths inside a sentence ("最小值为$\\frac{250000}{81}$"): its $ are no currency.
     body = re.sub(r"\$(?=[^\s$])([^$\n]{1,120}?)(?<=[^\s$])\$", r"\1", body)
-    body = re.sub(r"^\\boxed\s*\{|^\$|\$$", "", body.strip()).strip()  # a brace or a $ left unclosed
+    body = re.sub(r"^\\boxed\s*\{", "", body.strip()).strip()  # a brace left unclosed
+    priced = "$" in body[:1] + body[-1:] and (quantity := read_quantity(body)) is not None and quantity.currency == "$"
+    if not priced:
+        body = re.sub(r"^\$|\$$", "", body).strip()  # a $ left unclosed; "$20" and "3.5 $" keep their currency
     body = _FRAC.sub(r"\1/\2", body)
     body = re.sub(r"\\(?:mathrm|mathbf|operatorname)\s*\{~?([^{}]*)\}", r" \1", body)
     body = re.sub(r"\^\{(\w+)\}", r"^\1", body).replace("~", " ")
