@@ -8,28 +8,14 @@ import json
 import time
 
 import pytest
+from cli_support import one_line, run_cli as run
 from hostile_files import build_hostile_benchmark, hostile_rows, huge_png
-from typer.testing import CliRunner
 from vrc_files import vrc_row, write_jsonl, write_parquet
 
 from llamav.bench import load_source
-from llamav.cli import app
 
 FAST = ["--model", "tiny-random", "--protocol", "direct", "--strategy", "greedy", "--max-new-tokens", "3"]
 BAD_IDS = sorted([row.id for row in hostile_rows() if row.reason is not None] + ["absolute"])
-
-
-def run(*args: str):
-    result = CliRunner().invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
-
-
-def one_line(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 @pytest.fixture(autouse=True)

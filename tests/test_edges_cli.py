@@ -9,11 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_support import one_line, run_cli
 from PIL import Image
-from typer.testing import CliRunner
 from vrc_files import vrc_row, write_jsonl
 
-from llamav.cli import app
 from llamav.records import Prediction
 
 FAST = ["--model", "tiny-random", "--protocol", "direct", "--strategy", "greedy", "--max-new-tokens", "3"]
@@ -24,16 +23,7 @@ GOLDEN = Path(__file__).parent / "golden" / "results-tiny-random-16.json"
 
 
 def run(*args: str):
-    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, list(args))  # wide: table cells unclipped
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
-
-
-def one_line(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return lines[0]
+    return run_cli(*args, columns=250)  # wide: table cells unclipped
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_support import one_line, run_cli
 
 from llamav.bench import load_source
-from llamav.cli import app
 from llamav.metrics import ATTRIBUTES
 from llamav.records import Prediction
 
@@ -21,16 +20,7 @@ BENCH = "vrc-synth?size=2"
 
 
 def run(*args: str):
-    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, list(args))  # wide: table cells unclipped
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
-
-
-def one_line(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return lines[0]
+    return run_cli(*args, columns=250)  # wide: table cells unclipped
 
 
 @pytest.fixture()
