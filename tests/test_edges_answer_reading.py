@@ -444,3 +444,19 @@ def test_the_numbers_a_text_mentions_are_listed_as_numbers():
 )
 def test_the_options_of_a_question_are_its_lettered_choices_in_order(question, options):
     assert parse_choices(question) == options
+
+
+def test_a_unicode_minus_in_a_long_response_keeps_its_sign():
+    # Typeset replies write U+2212; past the length of a short answer, the sentence reader must
+    # still see a minus, not a dash to drop.
+    reasoning = "Let me look at the reading on the thermometer in the picture. " * 3
+    assert read(reasoning + "So the temperature is −5 degrees.") == "-5"
+
+
+@pytest.mark.parametrize("options", [["−3.0 cm", "0 cm", "3.0 cm"], ["−3.0", "0", "3.0"]])
+def test_a_stated_negative_value_names_the_option_written_with_a_unicode_minus(options):
+    assert read_response("The answer is -3.", options).answer == "A"
+
+
+def test_a_total_is_read_after_its_cue_when_the_sentence_opens_on_words():
+    assert read("With 5 in each row, the total is 15.") == "15"
