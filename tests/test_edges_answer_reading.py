@@ -460,3 +460,16 @@ def test_a_stated_negative_value_names_the_option_written_with_a_unicode_minus(o
 
 def test_a_total_is_read_after_its_cue_when_the_sentence_opens_on_words():
     assert read("With 5 in each row, the total is 15.") == "15"
+
+
+@pytest.mark.parametrize("sentence, stated", [("It costs 20€.", "20€"), ("The price is 20 euros.", "20 euros"),
+                                              ("So it costs 20 EUR.", "20 EUR")])
+def test_a_currency_written_after_the_amount_stays_with_it(sentence, stated):
+    # Read as a bare "20", each of these used to be called right against "20 dollars".
+    assert read(sentence) == stated
+    assert match_answer(read(sentence), "20 dollars").correct is not True
+    assert match_answer(read(sentence), "$20").correct is not True
+
+
+def test_an_amount_followed_by_other_words_is_read_bare():
+    assert read("So there are 20 apples in the basket.") == "20"

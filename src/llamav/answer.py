@@ -872,6 +872,19 @@ _CLAUSE = re.compile(r"[,;，；]|\b(?:so|thus|therefore|hence|but)\b|所以|因
 _ENDS_ON_VALUE = re.compile(r"(?:\bis|\bequals|\bare|为|是|等于)\s*([^\s,，。；;]+)\s*$", re.IGNORECASE)
 
 
+# A currency written after an amount: "20€", "20 euros", "20 EUR".
+_CURRENCY_AFTER = re.compile(
+    rf"\s*(?:[{_CURRENCY}]|(?:euros?|dollars?|pounds?|yen|yuan|rupees?|EUR|USD|GBP|JPY|CNY|INR)\b)", re.IGNORECASE)
+
+
+def _with_currency(body: str, amount: str) -> str:
+    """The amount as the sentence states it, with a currency written after it: read as a bare
+    "20", "It costs 20€." would match a reference of "20 dollars"."""
+    at = body.rfind(amount)
+    after = _CURRENCY_AFTER.match(body, at + len(amount)) if at >= 0 and amount[:1] not in _CURRENCY else None
+    return body[at:after.end()].strip() if after else amount
+
+
 def _read_sentence(sentence: str, options: list[str] | None, question: str) -> Reading:
     """A concluding sentence, read strictly."""
     sentence = _inline_maths(sentence)
@@ -911,7 +924,7 @@ def _read_sentence(sentence: str, options: list[str] | None, question: str) -> R
     amounts = _amounts(body, question)
     values = {_amount_value(a) for a in amounts}
     if len(values) == 1:
-        return Reading(amounts[-1], "sentence")
+        return Reading(_with_currency(body, amounts[-1]), "sentence")
     if len(values) > 1:
         return _declined("several numbers in the concluding sentence")
     value = _ENDS_ON_VALUE.search(sentence.rstrip(".。!！ "))
