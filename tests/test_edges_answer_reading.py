@@ -473,3 +473,9 @@ def test_a_currency_written_after_the_amount_stays_with_it(sentence, stated):
 
 def test_an_amount_followed_by_other_words_is_read_bare():
     assert read("So there are 20 apples in the basket.") == "20"
+
+
+@pytest.mark.parametrize("options", [["x", "−x"], ["x", "-x"]])
+def test_a_negative_variable_names_its_own_option_not_the_positive_one(options):
+    assert read_response("The answer is -x.", options).answer == "B"
+    assert read_response("The answer is x.", options).answer == "A"

@@ -37,8 +37,9 @@ _ANSWER_PREFIX = re.compile(
     re.IGNORECASE,
 )
 _LEADING_ARTICLE = re.compile(r"^(?:a|an|the)\s+(?=\S)")
-# A minus sign: a hyphen-minus or U+2212 opening a number ("-3", "(−0.5)"), not one joining words or numbers.
-_MINUS = re.compile(r"(?<![\w.])[-\u2212](\.?)(?=\d)")
+# A minus sign: a hyphen-minus or U+2212 opening a number or a lone variable ("-3", "(−0.5)", "-x"),
+# not one joining words or numbers ("x-ray", "3-4").
+_MINUS = re.compile(r"(?<![\w.])[-\u2212](?:(\.?)(?=\d)|(?=[^\W\d_](?!\w)))")
 # Words that make a number a bound or an estimate: "more than 12" does not state 12.
 _QUALIFIER = re.compile(
     r"\b(?:more|less|fewer|greater|smaller|than|over|under|above|below|least|most|about|around|approximately"
@@ -70,7 +71,7 @@ def clean(text: str) -> str:
 def normalize_text(text: str) -> str:
     """Lower case, punctuation as spaces, a leading article dropped, single spaces:
     "The Eiffel Tower." -> "eiffel tower". Only a leading article goes: "Vitamin A" keeps its A.
-    A minus sign is no punctuation: "-3" and "−3" are both "−3", never "3"."""
+    A minus sign is no punctuation: "-3" and "−3" are both "−3", never "3"; "-x" is "−x"."""
     text = unicodedata.normalize("NFKC", text).lower().strip()
     text = _LEADING_ARTICLE.sub("", text)
     # U+2212 is a maths symbol, kept below ("-.5" as "−0.5"); "3-4" and "COVID-19" keep their hyphen's space.
