@@ -479,3 +479,12 @@ def test_an_amount_followed_by_other_words_is_read_bare():
 def test_a_negative_variable_names_its_own_option_not_the_positive_one(options):
     assert read_response("The answer is -x.", options).answer == "B"
     assert read_response("The answer is x.", options).answer == "A"
+
+
+@pytest.mark.parametrize("text, stated", [
+    ("The 20 apples cost 20€ in all.", "20€"),  # the amount stated last carries the currency
+    ("It costs $20 USD.", "$20"),  # a currency already before the amount is not doubled
+    ("We add up every price on the list.\n20€ is what the basket costs.", "20€"),  # opening the sentence
+])
+def test_the_currency_after_an_amount_is_the_one_written_after_the_amount_read(text, stated):
+    assert read(text) == stated
