@@ -698,8 +698,7 @@ def _amounts(text: str, question: str = "") -> list[str]:
     found = []
     matches = list(_AMOUNT.finditer(body))
     # "3 or 4", "3 to 4", "3 and 4": a range or a pair, and neither number of it is the answer.
-    paired = {k for i, (a, b) in enumerate(zip(matches, matches[1:]))
-              if _JOINED.fullmatch(body, a.end(), b.start()) for k in (i, i + 1)}
+    paired = {k for i, join in enumerate(_joins(body, matches)) if join for k in (i, i + 1)}
     for i, match in enumerate(matches):
         if _BOUND_BEFORE.search(body[max(0, match.start() - 24): match.start()]) or i in paired:
             continue
@@ -745,9 +744,13 @@ def _is_range(body: str) -> bool:
     range: `_amounts` leaves both out ("multiplying 3 and 4 gives 12")."""
     if _RANGE.search(body):
         return True
-    found = list(_AMOUNT.finditer(body))
-    joins = (_JOINED.fullmatch(body, a.end(), b.start()) for a, b in zip(found, found[1:]))
-    return any(join and not join["pair"] for join in joins)
+    return any(join and not join["pair"] for join in _joins(body, list(_AMOUNT.finditer(body))))
+
+
+def _joins(body: str, amounts: list[re.Match]) -> list[re.Match | None]:
+    """For each two neighbouring amounts of `body`, what joins them into a range or a pair, if
+    anything does."""
+    return [_JOINED.fullmatch(body, a.end(), b.start()) for a, b in zip(amounts, amounts[1:])]
 
 
 def _result(body: str) -> str | None | bool:
