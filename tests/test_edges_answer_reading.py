@@ -485,6 +485,7 @@ def test_a_negative_variable_names_its_own_option_not_the_positive_one(options):
     ("The 20 apples cost 20€ in all.", "20€"),  # the amount stated last carries the currency
     ("It costs $20 USD.", "$20"),  # a currency already before the amount is not doubled
     ("We add up every price on the list.\n20€ is what the basket costs.", "20€"),  # opening the sentence
+    ("It costs 20€, not 120.", "20€"),  # the amount read, not its digits inside a larger number
 ])
 def test_the_currency_after_an_amount_is_the_one_written_after_the_amount_read(text, stated):
     assert read(text) == stated

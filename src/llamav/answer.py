@@ -884,9 +884,12 @@ _CURRENCY_AFTER = re.compile(
 def _with_currency(body: str, amount: str) -> str:
     """The amount as the sentence states it, with a currency written after it: read as a bare
     "20", "It costs 20€." would match a reference of "20 dollars"."""
-    at = body.rfind(amount)
-    after = _CURRENCY_AFTER.match(body, at + len(amount)) if at >= 0 and amount[:1] not in _CURRENCY else None
-    return body[at:after.end()].strip() if after else amount
+    if amount[:1] in _CURRENCY:
+        return amount
+    # Where the amount ends, found as `_amounts` found it: a text search would find "20" in "120".
+    ends = [m.end() for m in _AMOUNT.finditer(body) if m.group(0).strip() == amount]
+    after = _CURRENCY_AFTER.match(body, ends[-1]) if ends else None
+    return amount + body[ends[-1]:after.end()] if after else amount
 
 
 def _read_sentence(sentence: str, options: list[str] | None, question: str) -> Reading:
