@@ -197,8 +197,9 @@ def mutate(name: str, target: Target, work: Path, children: int) -> str:
     other = sorted({s for s in status.values() if s not in KILLED | SURVIVED})
     diffs = [subprocess.run(["mutmut", "show", m], cwd=tree, env=env, capture_output=True, text=True).stdout
              for m in survivors]
-    equivalent = [d for d in diffs if sql_case_only(d)]
-    left = [d for d in diffs if not sql_case_only(d)]
+    equivalent, left = [], []
+    for diff in diffs:
+        (equivalent if sql_case_only(diff) else left).append(diff)
     (work / f"{name}-survivors.txt").write_text("\n".join(left))
     (work / f"{name}-equivalent.txt").write_text("\n".join(equivalent))
     total = killed + len(left)
