@@ -177,6 +177,19 @@ class Store:
         return db
 
     def _open_writable(self) -> sqlite3.Connection:
+        # Two processes opening one new store at the same moment: one may be switching the file to
+        # WAL, a change SQLite refuses at once ("database is locked") instead of waiting out the
+        # busy timeout; the open is tried again for as long as that timeout.
+        deadline = time.monotonic() + 60.0
+        while True:
+            try:
+                return self._open_writable_once()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _open_writable_once(self) -> sqlite3.Connection:
         db = self._connect(self.path)
         try:
             mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
